@@ -1,0 +1,46 @@
+# Two commands on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+# The stamps make re-installs happen only when pyproject.toml changes.
+STAMP := $(VENV)/.installed
+DEV_STAMP := $(VENV)/.installed-dev
+
+.PHONY: install install-dev run migrate test lint bench
+
+install: $(STAMP)
+
+install-dev: $(DEV_STAMP)
+
+$(PY):
+	$(PYTHON) -c 'import sys; sys.exit("Python 3.11 or newer is needed" if sys.version_info < (3, 11) else 0)'
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e .
+	touch $@
+
+$(DEV_STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $@ $(STAMP)
+
+# `python -m bot` applies migrations itself before it starts serving.
+run: install
+	$(PY) -m bot
+
+migrate: install
+	$(PY) -m bot migrate
+
+lint: install-dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+test: lint
+	$(PY) -m pytest
+	@tmp=$$(mktemp -d) && export DATABASE_URL="sqlite+aiosqlite:///$$tmp/check.db" && \
+	  $(VENV)/bin/alembic -c alembic.ini upgrade head >/dev/null 2>&1 && \
+	  $(VENV)/bin/alembic -c alembic.ini check; rc=$$?; rm -rf "$$tmp"; exit $$rc
+
+bench: install-dev
+	$(PY) bench/reply_cost.py

@@ -1,0 +1,1 @@
+"""Claude in Slack: a bot that streams Claude's answers into Slack threads."""

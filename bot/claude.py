@@ -1,0 +1,205 @@
+"""The Claude client wrapper: the only module that imports `anthropic`.
+
+It turns the SDK's stream into a tiny vocabulary of our own: `TextDelta`s, then exactly one
+`Finished` carrying usage, stop reason, resolved model, request id and latencies, plus a
+`ClaudeError` when the request failed. Failures never escape as exceptions (cancellation
+does), so callers always learn what was billed, even for a stream that broke halfway.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import anthropic
+import httpx2
+from anthropic.types import MessageParam
+
+from bot.errors import ClaudeError, ClaudeFailure
+
+log = logging.getLogger(__name__)
+
+Role = Literal["user", "assistant"]
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """One message of the conversation sent to Claude."""
+
+    role: Role
+    text: str
+
+
+@dataclass
+class Usage:
+    """Tokens by kind, as Anthropic reports them (`input_tokens` excludes cache tokens)."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_write_5m: int = 0
+    cache_write_1h: int = 0
+    cache_read: int = 0
+
+
+@dataclass(frozen=True)
+class TextDelta:
+    text: str
+
+
+@dataclass
+class Finished:
+    """The end of every stream, successful or not."""
+
+    usage: Usage = field(default_factory=Usage)
+    stop_reason: str | None = None
+    model: str | None = None
+    request_id: str | None = None
+    ttft_ms: int | None = None
+    latency_ms: int = 0
+    error: ClaudeError | None = None
+
+
+StreamEvent = TextDelta | Finished
+
+
+class Claude:
+    """One AsyncAnthropic client for the whole process."""
+
+    def __init__(self, client: anthropic.AsyncAnthropic) -> None:
+        self._client = client
+
+    @classmethod
+    def connect(
+        cls, *, api_key: str, base_url: str | None, max_retries: int, timeout: float
+    ) -> Claude:
+        client = anthropic.AsyncAnthropic(
+            api_key=api_key,
+            base_url=base_url,
+            max_retries=max_retries,
+            timeout=httpx2.Timeout(timeout, connect=min(timeout, 10.0)),
+        )
+        return cls(client)
+
+    async def close(self) -> None:
+        await self._client.close()
+
+    async def stream(
+        self,
+        *,
+        model: str,
+        system: str,
+        prompts: Sequence[Prompt],
+        max_tokens: int,
+    ) -> AsyncIterator[StreamEvent]:
+        """Stream an answer; always ends with one `Finished`."""
+        started = time.monotonic()
+        done = Finished(model=None)
+        messages = [_message(p) for p in prompts]
+        got_text = False
+        try:
+            async with self._client.messages.stream(
+                model=model, max_tokens=max_tokens, system=system, messages=messages
+            ) as stream:
+                done.request_id = stream.request_id
+                async for event in stream:
+                    if event.type == "message_start":
+                        done.model = event.message.model
+                        _merge_usage(done.usage, event.message.usage)
+                    elif event.type == "message_delta":
+                        done.stop_reason = event.delta.stop_reason
+                        _merge_usage(done.usage, event.usage)
+                    elif (
+                        event.type == "content_block_delta"
+                        and event.delta.type == "text_delta"
+                        and event.delta.text
+                    ):
+                        if done.ttft_ms is None:
+                            done.ttft_ms = _ms_since(started)
+                        got_text = True
+                        yield TextDelta(event.delta.text)
+            if done.stop_reason is None:
+                # A stream closed cleanly without message_delta: the answer is incomplete.
+                done.error = ClaudeError(ClaudeFailure.STREAM_CUT, "stream ended without stop")
+        except anthropic.APIStatusError as error:
+            done.request_id = error.request_id or done.request_id
+            done.error = ClaudeError(_status_failure(error), _describe(error))
+        except (anthropic.APITimeoutError, httpx2.TimeoutException) as error:
+            done.error = ClaudeError(ClaudeFailure.TIMEOUT, _describe(error))
+        except (anthropic.APIConnectionError, httpx2.TransportError) as error:
+            kind = ClaudeFailure.STREAM_DROPPED if got_text else ClaudeFailure.UNAVAILABLE
+            done.error = ClaudeError(kind, _describe(error))
+        done.latency_ms = _ms_since(started)
+        if done.error is not None:
+            log.warning(
+                "claude request failed: %s (%s) request_id=%s",
+                done.error.failure,
+                done.error,
+                done.request_id,
+            )
+        yield done
+
+
+def _message(prompt: Prompt) -> MessageParam:
+    if prompt.role == "assistant":
+        return {"role": "assistant", "content": prompt.text}
+    return {"role": "user", "content": prompt.text}
+
+
+def _status_failure(error: anthropic.APIStatusError) -> ClaudeFailure:
+    # A mid-stream `error` event arrives as a plain APIStatusError with status 200;
+    # its kind is only in `error.type`, so classify by type first, then by status.
+    by_type = {
+        "overloaded_error": ClaudeFailure.OVERLOADED,
+        "rate_limit_error": ClaudeFailure.RATE_LIMITED,
+        "authentication_error": ClaudeFailure.AUTHENTICATION,
+        "permission_error": ClaudeFailure.AUTHENTICATION,
+        "invalid_request_error": ClaudeFailure.BAD_REQUEST,
+        "not_found_error": ClaudeFailure.BAD_REQUEST,
+        "request_too_large": ClaudeFailure.BAD_REQUEST,
+        "timeout_error": ClaudeFailure.TIMEOUT,
+    }
+    if error.type in by_type:
+        return by_type[error.type]
+    status = error.status_code
+    if status == 529:
+        return ClaudeFailure.OVERLOADED
+    if status == 429:
+        return ClaudeFailure.RATE_LIMITED
+    if status in (401, 403):
+        return ClaudeFailure.AUTHENTICATION
+    if status == 408:
+        return ClaudeFailure.TIMEOUT
+    if 400 <= status < 500:
+        return ClaudeFailure.BAD_REQUEST
+    return ClaudeFailure.UNAVAILABLE
+
+
+def _merge_usage(
+    usage: Usage, reported: anthropic.types.Usage | anthropic.types.MessageDeltaUsage
+) -> None:
+    # message_delta counts are cumulative and, when present, overwrite message_start's.
+    usage.output_tokens = reported.output_tokens
+    if reported.input_tokens is not None:
+        usage.input_tokens = reported.input_tokens
+    if reported.cache_read_input_tokens is not None:
+        usage.cache_read = reported.cache_read_input_tokens
+    written = reported.cache_creation_input_tokens
+    detail = getattr(reported, "cache_creation", None)
+    if detail is not None:
+        usage.cache_write_5m = detail.ephemeral_5m_input_tokens
+        usage.cache_write_1h = detail.ephemeral_1h_input_tokens
+    elif written is not None and written != usage.cache_write_5m + usage.cache_write_1h:
+        # Without the TTL breakdown, the write used the default TTL (5 minutes).
+        usage.cache_write_5m = written
+        usage.cache_write_1h = 0
+
+
+def _describe(error: BaseException) -> str:
+    return f"{type(error).__name__}: {error}"
+
+
+def _ms_since(started: float) -> int:
+    return round((time.monotonic() - started) * 1000)

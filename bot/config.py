@@ -1,0 +1,143 @@
+"""Settings, read once at start-up from the environment and `.env`, then passed down.
+
+The variable names are an outside contract (deployments rely on them): add, never rename.
+`load_settings` turns every validation problem into one readable `ConfigError` that names
+each variable and where to get its value, so start-up never ends in a traceback.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bot.errors import ConfigError
+
+# Where an admin finds each value; quoted in start-up errors next to the variable's name.
+HINTS: dict[str, str] = {
+    "SLACK_BOT_TOKEN": "api.slack.com/apps → your app → OAuth & Permissions → Bot User OAuth Token "
+    "(starts with xoxb-)",
+    "SLACK_SIGNING_SECRET": "api.slack.com/apps → your app → Basic Information → Signing Secret",
+    "SLACK_APP_TOKEN": "api.slack.com/apps → your app → Basic Information → App-Level Tokens "
+    "(xapp-, scope connections:write); leave unset to receive events over HTTP",
+    "SLACK_API_URL": "leave unset for https://slack.com/api/",
+    "ANTHROPIC_API_KEY": "console.anthropic.com → Settings → API Keys",
+    "ANTHROPIC_BASE_URL": "leave unset for https://api.anthropic.com",
+    "ANTHROPIC_MAX_RETRIES": "a whole number ≥ 0, e.g. 2",
+    "ANTHROPIC_TIMEOUT": "seconds, a number > 0, e.g. 600",
+    "CLAUDE_MODEL": "a model id such as claude-sonnet-5-5",
+    "CLAUDE_MAX_TOKENS": "a whole number ≥ 1, e.g. 1024",
+    "SYSTEM_PROMPT": "any text",
+    "DATABASE_URL": "e.g. sqlite+aiosqlite:///./data/bot.db or "
+    "postgresql+asyncpg://user:pass@host/db",
+    "HOST": "an interface address, e.g. 0.0.0.0",
+    "PORT": "a port number 1-65535 (0 picks a free one)",
+    "LOG_LEVEL": "DEBUG, INFO, WARNING or ERROR",
+    "STREAM_EDIT_INTERVAL": "seconds between interim edits of a streaming reply, e.g. 1.0",
+}
+
+DEFAULT_SYSTEM_PROMPT = (
+    "You are a helpful assistant answering in a Slack workspace. Be concise and clear. "
+    "Users see your reply as it is written."
+)
+
+
+class DatabaseSettings(BaseSettings):
+    """The database alone: enough for migrations and `alembic check`, which need no Slack."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
+
+    database_url: str = "sqlite+aiosqlite:///./data/bot.db"
+
+
+class Settings(DatabaseSettings):
+    """Everything the running bot needs."""
+
+    slack_bot_token: Annotated[str, Field(pattern=r"^xoxb-\S+$")] | None = None
+    slack_signing_secret: str | None = None
+    slack_app_token: Annotated[str, Field(pattern=r"^xapp-\S+$")] | None = None
+    slack_api_url: str = "https://slack.com/api/"
+
+    anthropic_api_key: Annotated[str, Field(min_length=1)]
+    anthropic_base_url: str | None = None
+    anthropic_max_retries: Annotated[int, Field(ge=0, le=10)] = 2
+    anthropic_timeout: Annotated[float, Field(gt=0)] = 600.0
+    claude_model: Annotated[str, Field(min_length=1)] = "claude-sonnet-5-5"
+    claude_max_tokens: Annotated[int, Field(ge=1)] = 1024
+    system_prompt: str = DEFAULT_SYSTEM_PROMPT
+
+    host: str = "0.0.0.0"  # noqa: S104 - a server in a container listens on every interface
+    port: Annotated[int, Field(ge=0, le=65535)] = 3000  # 0: any free port
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    stream_edit_interval: Annotated[float, Field(ge=0.05, le=30)] = 1.0
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("slack_app_token", "anthropic_base_url", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        # `.env.example` copies leave optional variables as `NAME=`; that means "not set".
+        return None if value == "" else value
+
+    @model_validator(mode="after")
+    def _slack_mode(self) -> Settings:
+        missing = []
+        if not self.slack_bot_token:
+            missing.append("slack_bot_token")
+        if not self.socket_mode and not self.slack_signing_secret:
+            missing.append("slack_signing_secret")
+        if missing:
+            raise ValueError("missing:" + ",".join(missing))
+        return self
+
+    @property
+    def socket_mode(self) -> bool:
+        return self.slack_app_token is not None
+
+    @property
+    def bot_token(self) -> str:
+        assert self.slack_bot_token is not None  # guaranteed by _slack_mode
+        return self.slack_bot_token
+
+
+def ensure_sqlite_folder(database_url: str) -> None:
+    """Create the folder of a file-based SQLite database, so a fresh clone just works."""
+    prefix = "sqlite+aiosqlite:///"
+    if not database_url.startswith(prefix):
+        return
+    path = database_url[len(prefix) :].split("?", 1)[0]
+    if path and path != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+
+
+def _describe(error: ValidationError) -> str:
+    problems: dict[str, str] = {}
+    for item in error.errors():
+        message = str(item.get("msg", "invalid"))
+        if message.startswith("Value error, missing:"):
+            for name in message.removeprefix("Value error, missing:").split(","):
+                problems[name.upper()] = "is not set"
+            continue
+        name = ".".join(str(part) for part in item.get("loc", ())).upper()
+        if item.get("type") == "missing":
+            problems[name] = "is not set"
+        else:
+            problems[name] = f"is not valid ({message})"
+    lines = [
+        f"  {name} {what}: {HINTS.get(name, 'see .env.example')}" for name, what in problems.items()
+    ]
+    return "Settings need attention (set them in the environment or .env):\n" + "\n".join(lines)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read the settings once; raise ConfigError with a readable message when they are wrong."""
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as error:
+        raise ConfigError(_describe(error)) from None
+    return settings

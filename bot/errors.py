@@ -1,0 +1,65 @@
+"""Errors, each carrying the words a user may see.
+
+This is the one place that decides what a failure looks like in Slack. The full error, with
+its traceback, goes to the log; users only ever see `user_message`, never exception text.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class BotError(Exception):
+    """Base of our errors; `user_message` is safe to show in Slack."""
+
+    user_message = "Something went wrong on my side. Please try again."
+
+
+class ConfigError(BotError):
+    """Settings are missing or malformed; the message is meant for the admin's terminal."""
+
+
+class ClaudeFailure(StrEnum):
+    """What went wrong with a Claude request, in the terms a user needs."""
+
+    OVERLOADED = "overloaded"
+    RATE_LIMITED = "rate_limited"
+    AUTHENTICATION = "authentication"
+    TIMEOUT = "timeout"
+    STREAM_DROPPED = "stream_dropped"
+    STREAM_CUT = "stream_cut"
+    BAD_REQUEST = "bad_request"
+    UNAVAILABLE = "unavailable"
+
+
+# Short, plain notes appended to the reply; each says whether trying again will help.
+FAILURE_NOTES: dict[ClaudeFailure, str] = {
+    ClaudeFailure.OVERLOADED: "Claude is overloaded right now. Please try again in a minute.",
+    ClaudeFailure.RATE_LIMITED: "Claude's rate limit was reached. Please try again in a minute.",
+    ClaudeFailure.AUTHENTICATION: (
+        "I couldn't authenticate with Claude. Retrying won't help: "
+        "please ask an admin to check the bot's Anthropic API key."
+    ),
+    ClaudeFailure.TIMEOUT: "Claude took too long to answer. Please try again.",
+    ClaudeFailure.STREAM_DROPPED: (
+        "The connection to Claude dropped before the answer finished. Please try again."
+    ),
+    ClaudeFailure.STREAM_CUT: "Claude's answer was cut off before it finished. Please try again.",
+    ClaudeFailure.BAD_REQUEST: (
+        "Claude could not handle this request. Rephrasing or shortening it may help; "
+        "if it keeps happening, please tell an admin."
+    ),
+    ClaudeFailure.UNAVAILABLE: "Claude is unavailable right now. Please try again shortly.",
+}
+
+
+class ClaudeError(BotError):
+    """A Claude request failed; carries the failure kind for the note and the log."""
+
+    def __init__(self, failure: ClaudeFailure, detail: str) -> None:
+        super().__init__(detail)
+        self.failure = failure
+
+    @property
+    def user_message(self) -> str:  # type: ignore[override]
+        return FAILURE_NOTES[self.failure]

@@ -1,0 +1,28 @@
+"""Apply Alembic migrations from code: at start-up and for `python -m bot migrate`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+
+from bot.config import ensure_sqlite_folder
+
+# migrations/ and alembic.ini sit at the project's top level, beside the bot package.
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+def alembic_config(database_url: str) -> Config:
+    config = Config(str(PROJECT_ROOT / "alembic.ini"))
+    config.set_main_option("script_location", str(PROJECT_ROOT / "migrations"))
+    # Passed as an attribute, not a main option: configparser would read `%` in a password.
+    config.attributes["database_url"] = database_url
+    config.attributes["configured_logging"] = True
+    return config
+
+
+def upgrade(database_url: str) -> None:
+    """Bring the database to the newest schema. Blocking: call it off the event loop."""
+    ensure_sqlite_folder(database_url)
+    command.upgrade(alembic_config(database_url), "head")

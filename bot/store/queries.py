@@ -1,0 +1,144 @@
+"""The queries the bot runs. Each method is one short transaction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.store.models import Outcome, SlackEvent, Turn, UsageRecord
+
+
+@dataclass(frozen=True)
+class TurnRecord:
+    """A stored turn, detached from the session."""
+
+    id: int
+    role: str
+    user_id: str | None
+    text: str
+    outcome: str
+
+
+@dataclass(frozen=True)
+class UsageRow:
+    """What one Claude request used; written together with the reply's final text."""
+
+    requested_model: str
+    resolved_model: str | None
+    input_tokens: int
+    output_tokens: int
+    cache_write_5m_tokens: int
+    cache_write_1h_tokens: int
+    cache_read_tokens: int
+    stop_reason: str | None
+    request_id: str | None
+    ttft_ms: int | None
+    latency_ms: int
+    outcome: Outcome
+    error_kind: str | None
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where a conversation lives: a Slack thread."""
+
+    team_id: str
+    channel_id: str
+    thread_ts: str
+
+
+class Store:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    async def claim_event(self, event_id: str, team_id: str, event_type: str) -> bool:
+        """True the first time an event id is seen; False for every redelivery."""
+        async with self._sessions() as session:
+            session.add(SlackEvent(event_id=event_id, team_id=team_id, event_type=event_type))
+            try:
+                await session.commit()
+            except IntegrityError:
+                return False
+        return True
+
+    async def add_turn(
+        self,
+        place: Place,
+        *,
+        role: str,
+        text: str,
+        user_id: str | None,
+        ts: str | None,
+        outcome: Outcome = Outcome.COMPLETE,
+    ) -> int:
+        async with self._sessions() as session:
+            turn = Turn(
+                team_id=place.team_id,
+                channel_id=place.channel_id,
+                thread_ts=place.thread_ts,
+                ts=ts,
+                role=role,
+                user_id=user_id,
+                text=text,
+                outcome=outcome,
+            )
+            session.add(turn)
+            await session.commit()
+            return turn.id
+
+    async def thread_turns(self, place: Place) -> list[TurnRecord]:
+        """The thread's turns in order, excluding replies still being written."""
+        query = (
+            select(Turn)
+            .where(
+                Turn.team_id == place.team_id,
+                Turn.channel_id == place.channel_id,
+                Turn.thread_ts == place.thread_ts,
+                Turn.outcome != Outcome.STREAMING,
+            )
+            .order_by(Turn.id)
+        )
+        async with self._sessions() as session:
+            rows = (await session.scalars(query)).all()
+        return [TurnRecord(t.id, t.role, t.user_id, t.text, t.outcome) for t in rows]
+
+    async def finish_reply(
+        self, place: Place, *, turn_id: int, text: str, user_id: str | None, usage: UsageRow
+    ) -> None:
+        """Write the reply's final text and its ledger row in one transaction."""
+        async with self._sessions() as session, session.begin():
+            await session.execute(
+                update(Turn)
+                .where(Turn.id == turn_id)
+                .values(text=text, outcome=usage.outcome, tokens=usage.output_tokens)
+            )
+            session.add(
+                UsageRecord(
+                    team_id=place.team_id,
+                    channel_id=place.channel_id,
+                    thread_ts=place.thread_ts,
+                    user_id=user_id,
+                    turn_id=turn_id,
+                    requested_model=usage.requested_model,
+                    resolved_model=usage.resolved_model,
+                    input_tokens=usage.input_tokens,
+                    output_tokens=usage.output_tokens,
+                    cache_write_5m_tokens=usage.cache_write_5m_tokens,
+                    cache_write_1h_tokens=usage.cache_write_1h_tokens,
+                    cache_read_tokens=usage.cache_read_tokens,
+                    stop_reason=usage.stop_reason,
+                    request_id=usage.request_id,
+                    ttft_ms=usage.ttft_ms,
+                    latency_ms=usage.latency_ms,
+                    outcome=usage.outcome,
+                    error_kind=usage.error_kind,
+                )
+            )
+
+    async def usage_rows(self) -> list[UsageRecord]:
+        """Every ledger row, oldest first (reports aggregate in SQL; this is for tests)."""
+        async with self._sessions() as session:
+            return list((await session.scalars(select(UsageRecord).order_by(UsageRecord.id))).all())

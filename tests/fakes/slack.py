@@ -1,0 +1,348 @@
+"""A fake Slack Web API, served over real HTTP so the real `slack_sdk` clients can talk to it.
+
+An aiohttp server on 127.0.0.1 and a random port runs in the test's own event loop. Every
+request under `/api/{method}` is recorded as a `Call` *before* anything else happens, then
+passes, in order: auth check, queued `hang_next` delay, queued `fail_next` failure, rate limits,
+channel checks, and the method itself, which updates the message store. Tests then read the
+store (`thread_text`, `messages`, `ephemerals`, `responses`) to assert what a user would see.
+Wire details (content types, 429 shape, size limits) follow PLATFORM.md A1, A2, A4 and A7.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import defaultdict, deque
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from .slack_store import Call, FailRule, Limiters, Message, TsClock, parse_params
+
+POST_TEXT_LIMIT = 40_000  # chat.postMessage truncates beyond this (warning message_truncated)
+UPDATE_TEXT_LIMIT = 4_000  # chat.update refuses beyond this (msg_too_long)
+SCOPES = "app_mentions:read,chat:write,im:history,channels:history,users:read,reactions:write"
+DEFAULT_TOKEN = "xoxb-test"
+USER_DEFAULTS: dict[str, Any] = {
+    "is_admin": False,
+    "is_owner": False,
+    "is_primary_owner": False,
+    "is_bot": False,
+    "deleted": False,
+    "tz": "UTC",
+}
+Handler = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+class SlackError(Exception):
+    """Raised inside a method handler; becomes HTTP 200 `{"ok": false, "error": code}`."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+class FakeSlack:
+    """The fake server plus everything it saw. Use as `async with FakeSlack() as slack:`."""
+
+    def __init__(
+        self,
+        token: str = DEFAULT_TOKEN,
+        team_id: str = "T0001",
+        bot_user_id: str = "U0BOT",
+        bot_id: str = "B0BOT",
+    ) -> None:
+        self.token, self.team_id = token, team_id
+        self.bot_user_id, self.bot_id = bot_user_id, bot_id
+        self.calls: list[Call] = []
+        self.messages: dict[str, dict[str, Message]] = defaultdict(dict)
+        self.ephemerals: list[Call] = []
+        self.responses: list[tuple[str, dict[str, Any]]] = []
+        self.users: dict[str, dict[str, Any]] = {}
+        self.missing_users: set[str] = set()
+        self.channels_not_in: set[str] = set()
+        self.unknown_channels: set[str] = set()
+        self.ratelimited_count = 0
+        self.rate_limits: dict[str, tuple[int, float]] = {}  # method -> (max calls, per seconds)
+        self.post_per_channel_per_second: float | None = None  # token bucket per channel
+        self.post_burst = 3.0
+        self._limiters = Limiters()
+        self._fails: dict[str, deque[FailRule]] = defaultdict(deque)
+        self._hangs: dict[str, deque[float]] = defaultdict(deque)
+        self._clock = TsClock()
+        self._closing = asyncio.Event()
+        self._runner: web.AppRunner | None = None
+        self._port = 0
+        self._methods: dict[str, Handler] = {
+            "auth.test": self._auth_test,
+            "chat.postMessage": self._post_message,
+            "chat.update": self._update,
+            "chat.delete": self._delete,
+            "chat.postEphemeral": self._post_ephemeral,
+            "users.info": self._users_info,
+            "conversations.replies": self._replies,
+            "assistant.threads.setStatus": _ok,
+            "reactions.add": _ok,
+            "reactions.remove": _ok,
+            "views.publish": lambda p: {"ok": True, "view": {"id": "V0001", **p["view"]}},
+        }
+
+    # ----- lifecycle
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_route("*", "/api/{method}", self._api)
+        app.router.add_post("/response/{key}", self._response_url)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
+        self._port = self._runner.addresses[0][1]
+
+    async def close(self) -> None:
+        self._closing.set()  # wakes hung handlers so cleanup is quick
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> FakeSlack:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self._port}/api/"
+
+    def response_url(self, key: str) -> str:
+        return f"http://127.0.0.1:{self._port}/response/{key}"
+
+    # ----- knobs
+
+    def fail_next(
+        self,
+        method: str,
+        error: str = "ratelimited",
+        *,
+        status: int | None = None,
+        retry_after: int | None = None,
+        times: int = 1,
+    ) -> None:
+        """Fail the next `times` calls; "ratelimited" means HTTP 429 + Retry-After (default 1)."""
+        if error == "ratelimited":
+            status, retry_after = status or 429, 1 if retry_after is None else retry_after
+        self._fails[method].append(FailRule(error, status or 200, retry_after, times))
+
+    def hang_next(self, method: str, seconds: float, times: int = 1) -> None:
+        self._hangs[method].extend([seconds] * times)
+
+    # ----- observation
+
+    def calls_to(self, method: str) -> list[Call]:
+        return [c for c in self.calls if c.method == method]
+
+    def thread(self, channel: str, thread_ts: str) -> list[Message]:
+        """Replies (not the parent) in ts order, without deleted ones."""
+        found = self.messages.get(channel, {}).values()
+        replies = [m for m in found if m.thread_ts == thread_ts and m.ts != thread_ts]
+        return sorted((m for m in replies if not m.deleted), key=lambda m: m.ts)
+
+    def thread_text(self, channel: str, thread_ts: str) -> list[str]:
+        return [m.text for m in self.thread(channel, thread_ts)]
+
+    def add_user_message(
+        self, channel: str, text: str, user: str = "U0USER", thread_ts: str | None = None
+    ) -> str:
+        return self._store(channel, text, None, user, thread_ts, bot_id=None).ts
+
+    async def wait_for(
+        self,
+        predicate: Callable[[], bool],
+        timeout: float = 5.0,
+    ) -> None:
+        """Poll `predicate` every 10 ms; on timeout fail with the last calls seen."""
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            if time.monotonic() > deadline:
+                seen = ", ".join(f"{c.method}({c.error or 'ok'})" for c in self.calls[-15:])
+                raise AssertionError(f"condition not met within {timeout}s; last calls: {seen}")
+            await asyncio.sleep(0.01)
+
+    # ----- HTTP
+
+    async def _api(self, request: web.Request) -> web.Response:
+        body: dict[str, Any] = {}
+        if request.content_type == "application/json" and request.can_read_body:
+            body = await request.json()
+        elif request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
+            body = {k: v for k, v in (await request.post()).items() if isinstance(v, str)}
+        params = parse_params(dict(request.query), body if isinstance(body, dict) else {})
+        call = Call(request.match_info["method"], params, time.monotonic())
+        self.calls.append(call)
+        status, payload, headers = await self._answer(call, request.headers.get("Authorization"))
+        call.status, call.error = status, None if payload.get("ok") else payload.get("error")
+        if status == 429:
+            self.ratelimited_count += 1
+        headers["x-oauth-scopes"] = SCOPES
+        return web.json_response(payload, status=status, headers=headers)
+
+    async def _answer(
+        self, call: Call, auth: str | None
+    ) -> tuple[int, dict[str, Any], dict[str, str]]:
+        token = auth.removeprefix("Bearer ").strip() if auth else call.params.pop("token", None)
+        if token != self.token:
+            return 200, {"ok": False, "error": "invalid_auth" if token else "not_authed"}, {}
+        if self._hangs[call.method]:
+            await _sleep_unless(self._closing.wait(), self._hangs[call.method].popleft())
+        if rules := self._fails[call.method]:
+            rule = rules[0]
+            rule.times -= 1
+            if rule.times <= 0:
+                rules.popleft()
+            headers = {} if rule.retry_after is None else {"Retry-After": str(rule.retry_after)}
+            return rule.status, {"ok": False, "error": rule.error}, headers
+        channel = call.params.get("channel") or call.params.get("channel_id")
+        retry_after = self._limiters.check(
+            call.method,
+            channel,
+            self.rate_limits,
+            self.post_per_channel_per_second,
+            self.post_burst,
+        )
+        if retry_after is not None:
+            return 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(retry_after)}
+        handler = self._methods.get(call.method)
+        try:
+            if handler is None:
+                raise SlackError("unknown_method")
+            if channel in self.unknown_channels:
+                raise SlackError("channel_not_found")
+            if channel in self.channels_not_in:
+                raise SlackError("not_in_channel")
+            payload = handler(call.params)
+        except SlackError as e:
+            return 200, {"ok": False, "error": e.code}, {}
+        except KeyError:  # a required argument is missing
+            return 200, {"ok": False, "error": "invalid_arguments"}, {}
+        if call.method == "chat.postEphemeral":
+            self.ephemerals.append(call)
+        return 200, payload, {}
+
+    async def _response_url(self, request: web.Request) -> web.Response:
+        self.responses.append((request.match_info["key"], await request.json()))
+        return web.Response(text="ok", content_type="text/plain")
+
+    # ----- methods
+
+    def _auth_test(self, _: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "ok": True,
+            "url": "https://acme.slack.com/",
+            "team": "Acme",
+            "user": "claude",
+            "team_id": self.team_id,
+            "user_id": self.bot_user_id,
+            "bot_id": self.bot_id,
+            "is_enterprise_install": False,
+        }
+
+    def _post_message(self, p: dict[str, Any]) -> dict[str, Any]:
+        text = _content(p)
+        if not p.get("channel"):
+            raise SlackError("channel_not_found")
+        if not (text or p.get("blocks") or p.get("attachments")):
+            raise SlackError("no_text")
+        out: dict[str, Any] = {"ok": True}
+        if len(text) > POST_TEXT_LIMIT:
+            text = text[:POST_TEXT_LIMIT]
+            out["response_metadata"] = {"warnings": ["message_truncated"]}
+        thread_ts = p.get("thread_ts")
+        msg = self._store(
+            p["channel"], text, p.get("blocks"), self.bot_user_id, thread_ts, self.bot_id
+        )
+        return {**out, "channel": msg.channel, "ts": msg.ts, "message": msg.to_api()}
+
+    def _update(self, p: dict[str, Any]) -> dict[str, Any]:
+        msg = self._find(p)
+        text = _content(p) if ("text" in p or "markdown_text" in p) else msg.text
+        if len(text) > UPDATE_TEXT_LIMIT:
+            raise SlackError("msg_too_long")
+        if msg.user != self.bot_user_id:
+            raise SlackError("cant_update_message")
+        msg.text, msg.blocks = text, p.get("blocks", msg.blocks)
+        msg.versions.append(text)
+        return {
+            "ok": True,
+            "channel": msg.channel,
+            "ts": msg.ts,
+            "text": text,
+            "message": msg.to_api(),
+        }
+
+    def _delete(self, p: dict[str, Any]) -> dict[str, Any]:
+        msg = self._find(p)
+        msg.deleted = True
+        return {"ok": True, "channel": msg.channel, "ts": msg.ts}
+
+    def _post_ephemeral(self, p: dict[str, Any]) -> dict[str, Any]:
+        if not p.get("user"):
+            raise SlackError("user_not_in_channel")
+        return {"ok": True, "message_ts": self._clock.next()}
+
+    def _users_info(self, p: dict[str, Any]) -> dict[str, Any]:
+        uid = p.get("user", "")
+        if not uid or uid in self.missing_users:
+            raise SlackError("user_not_found")
+        user = {"id": uid, "name": uid.lower(), **USER_DEFAULTS, **self.users.get(uid, {})}
+        return {"ok": True, "user": user}
+
+    def _replies(self, p: dict[str, Any]) -> dict[str, Any]:
+        channel, ts = p.get("channel", ""), p.get("ts", "")
+        parent = self.messages.get(channel, {}).get(ts)
+        found = ([parent] if parent and not parent.deleted else []) + self.thread(channel, ts)
+        if not found:
+            raise SlackError("thread_not_found")
+        return {"ok": True, "messages": [m.to_api() for m in found], "has_more": False}
+
+    # ----- store
+
+    def _store(
+        self,
+        channel: str,
+        text: str,
+        blocks: list[dict[str, Any]] | None,
+        user: str,
+        thread_ts: str | None,
+        bot_id: str | None,
+    ) -> Message:
+        msg = Message(
+            channel, self._clock.next(), thread_ts, text, blocks, user, [text], bot_id=bot_id
+        )
+        self.messages[channel][msg.ts] = msg
+        return msg
+
+    def _find(self, p: dict[str, Any]) -> Message:
+        msg = self.messages.get(p.get("channel", ""), {}).get(p.get("ts", ""))
+        if msg is None or msg.deleted:
+            raise SlackError("message_not_found")
+        return msg
+
+
+def _ok(_: dict[str, Any]) -> dict[str, Any]:
+    return {"ok": True}
+
+
+def _content(p: dict[str, Any]) -> str:
+    """The message text, refusing `markdown_text` combined with `text`/`blocks` like Slack."""
+    if p.get("markdown_text") and (p.get("text") or p.get("blocks")):
+        raise SlackError("markdown_text_conflict")
+    return str(p.get("markdown_text") or p.get("text") or "")
+
+
+async def _sleep_unless(event: Awaitable[Any], seconds: float) -> None:
+    """Sleep `seconds`, returning early when `event` completes (server closing)."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(event, seconds)
