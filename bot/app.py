@@ -60,7 +60,7 @@ class RunningBot:
 
 def slack_client(settings: Settings) -> AsyncWebClient:
     return AsyncWebClient(
-        token=settings.bot_token,
+        token=settings.slack_bot_token,
         base_url=settings.slack_api_url,
         retry_handlers=[
             AsyncConnectionErrorRetryHandler(),

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.errors import ConfigError
@@ -38,6 +38,8 @@ HINTS: dict[str, str] = {
     "STREAM_EDIT_INTERVAL": "seconds between interim edits of a streaming reply, e.g. 1.0",
 }
 
+NOT_SET = "is not set"
+
 DEFAULT_SYSTEM_PROMPT = (
     "You are a helpful assistant answering in a Slack workspace. Be concise and clear. "
     "Users see your reply as it is written."
@@ -55,9 +57,10 @@ class DatabaseSettings(BaseSettings):
 class Settings(DatabaseSettings):
     """Everything the running bot needs."""
 
-    slack_bot_token: Annotated[str, Field(pattern=r"^xoxb-\S+$")] | None = None
-    slack_signing_secret: str | None = None
+    slack_bot_token: Annotated[str, Field(pattern=r"^xoxb-\S+$")]
+    # Declared before the signing secret: its validator reads whether Socket Mode is on.
     slack_app_token: Annotated[str, Field(pattern=r"^xapp-\S+$")] | None = None
+    slack_signing_secret: Annotated[str | None, Field(validate_default=True)] = None
     slack_api_url: str = "https://slack.com/api/"
 
     anthropic_api_key: Annotated[str, Field(min_length=1)]
@@ -78,31 +81,28 @@ class Settings(DatabaseSettings):
     def _upper(cls, value: Any) -> Any:
         return value.upper() if isinstance(value, str) else value
 
-    @field_validator("slack_app_token", "anthropic_base_url", mode="before")
+    @field_validator(
+        "slack_signing_secret",
+        "slack_app_token",
+        "anthropic_base_url",
+        mode="before",
+    )
     @classmethod
     def _empty_is_unset(cls, value: Any) -> Any:
         # `.env.example` copies leave optional variables as `NAME=`; that means "not set".
         return None if value == "" else value
 
-    @model_validator(mode="after")
-    def _slack_mode(self) -> Settings:
-        missing = []
-        if not self.slack_bot_token:
-            missing.append("slack_bot_token")
-        if not self.socket_mode and not self.slack_signing_secret:
-            missing.append("slack_signing_secret")
-        if missing:
-            raise ValueError("missing:" + ",".join(missing))
-        return self
+    @field_validator("slack_signing_secret")
+    @classmethod
+    def _needed_for_http(cls, value: str | None, info: ValidationInfo) -> str | None:
+        # Socket Mode needs no signing secret: Slack's socket, not a signature, vouches for events.
+        if not value and not info.data.get("slack_app_token"):
+            raise ValueError(NOT_SET)
+        return value
 
     @property
     def socket_mode(self) -> bool:
         return self.slack_app_token is not None
-
-    @property
-    def bot_token(self) -> str:
-        assert self.slack_bot_token is not None  # guaranteed by _slack_mode
-        return self.slack_bot_token
 
 
 def ensure_sqlite_folder(database_url: str) -> None:
@@ -119,13 +119,9 @@ def _describe(error: ValidationError) -> str:
     problems: dict[str, str] = {}
     for item in error.errors():
         message = str(item.get("msg", "invalid"))
-        if message.startswith("Value error, missing:"):
-            for name in message.removeprefix("Value error, missing:").split(","):
-                problems[name.upper()] = "is not set"
-            continue
         name = ".".join(str(part) for part in item.get("loc", ())).upper()
-        if item.get("type") == "missing":
-            problems[name] = "is not set"
+        if item["type"] == "missing" or item.get("input") == "" or message.endswith(NOT_SET):
+            problems[name] = NOT_SET
         else:
             problems[name] = f"is not valid ({message})"
     lines = [

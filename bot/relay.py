@@ -100,11 +100,11 @@ class Relay:
             await self._show(escape_mrkdwn(self._text), suffix=WRITING_SUFFIX, final=False)
 
     async def _write_final(self, finished: Finished) -> None:
-        body = escape_mrkdwn(self._text)
+        body = escape_mrkdwn(self._text).rstrip()
         if finished.error is not None:
             note = f":warning: {finished.error.user_message}"
-            body = f"{body}\n\n{note}" if body.strip() else note
-        elif not body.strip():
+            body = f"{body}\n\n{note}" if body else note
+        elif not body:
             body = EMPTY_ANSWER_TEXT
         await self._show(body, suffix="", final=True)
 

@@ -20,8 +20,10 @@ import aiohttp
 from slack_sdk.signature import SignatureVerifier
 
 from bot.app import RunningBot, running_bot
-from bot.config import Settings
+from bot.config import Settings, load_settings
 from bot.store.models import UsageRecord
+from tests.fakes.anthropic import FakeAnthropic
+from tests.fakes.slack import FakeSlack
 
 SIGNING_SECRET = "test-signing-secret"
 TEAM_ID = "T0001"
@@ -174,3 +176,23 @@ async def settle(seconds: float = 0.3) -> None:
 async def start_bot(settings: Settings, bot_user: str = "U0BOT") -> AsyncIterator[BotUnderTest]:
     async with running_bot(settings) as running, aiohttp.ClientSession() as http:
         yield BotUnderTest(running, http, bot_user)
+
+
+def make_settings(
+    fake_slack: FakeSlack, fake_anthropic: FakeAnthropic, database_url: str, **overrides: Any
+) -> Settings:
+    values: dict[str, Any] = {
+        "slack_bot_token": "xoxb-test",
+        "slack_signing_secret": SIGNING_SECRET,
+        "slack_api_url": fake_slack.api_url,
+        "anthropic_api_key": "sk-test",
+        "anthropic_base_url": fake_anthropic.base_url,
+        "anthropic_max_retries": 2,
+        "database_url": database_url,
+        "host": "127.0.0.1",
+        "port": 0,
+        "stream_edit_interval": 0.2,
+        "_env_file": None,
+    }
+    values.update(overrides)
+    return load_settings(**values)

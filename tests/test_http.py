@@ -1,0 +1,79 @@
+"""The HTTP surface: signed Slack requests only, /healthz, and commands declared ahead of time."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from bot.config import Settings
+from tests.fakes.anthropic import FakeAnthropic, Reply
+from tests.fakes.slack import FakeSlack
+from tests.rig import CHANNEL, eventually, settle, start_bot
+
+
+async def test_bad_signature_is_refused_without_a_model_call(
+    settings: Settings, fake_slack: FakeSlack, fake_anthropic: FakeAnthropic
+) -> None:
+    async with start_bot(settings) as bot:
+        forged = await bot.mention("hello", secret="not-the-secret")
+        stale = await bot.mention("hello", timestamp=int(time.time()) - 600)
+        await settle()
+        assert await bot.usage() == []
+
+    assert forged.delivery.status == 401
+    assert stale.delivery.status == 401
+    assert fake_anthropic.requests == []
+    assert fake_slack.calls_to("chat.postMessage") == []
+
+
+async def test_url_verification_answers_the_challenge(settings: Settings) -> None:
+    async with start_bot(settings) as bot:
+        body = json.dumps({"token": "t", "challenge": "abc123", "type": "url_verification"})
+        delivery = await bot.post_signed(body)
+
+    assert delivery.status == 200
+    assert json.loads(delivery.body) == {"challenge": "abc123"}
+
+
+async def test_healthz_is_ready_once_slack_answers(settings: Settings) -> None:
+    async with start_bot(settings) as bot:
+        await eventually(lambda: bot.running.health.ready, what="health ready")
+        async with bot.http.get(f"{bot.url}/healthz") as resp:
+            assert resp.status == 200
+            assert (await resp.json())["status"] == "ok"
+
+
+async def test_healthz_is_503_while_slack_refuses_the_token(
+    settings: Settings, fake_slack: FakeSlack
+) -> None:
+    fake_slack.fail_next("auth.test", "invalid_auth", times=1000)
+    async with start_bot(settings) as bot:
+        await fake_slack.wait_for(lambda: bool(fake_slack.calls_to("auth.test")))
+        await eventually(lambda: bot.running.health.slack == "invalid_auth", what="auth failure")
+        async with bot.http.get(f"{bot.url}/healthz") as resp:
+            body = await resp.json()
+            assert resp.status == 503
+    assert body == {"status": "starting", "database": "ok", "slack": "invalid_auth"}
+
+
+async def test_commands_not_built_yet_answer_privately(
+    settings: Settings, fake_anthropic: FakeAnthropic
+) -> None:
+    async with start_bot(settings) as bot:
+        delivery = await bot.command("/usage", "7d")
+
+    assert delivery.status == 200
+    assert "`/usage` is not available yet" in delivery.body
+    assert fake_anthropic.requests == []
+
+
+async def test_message_text_is_escaped_for_slack(
+    settings: Settings, fake_slack: FakeSlack, fake_anthropic: FakeAnthropic
+) -> None:
+    fake_anthropic.enqueue(Reply(text="Use a<b && b>c, ask <@U0ALICE>, not <!channel>."))
+    async with start_bot(settings) as bot:
+        mention = await bot.mention("compare")
+        await bot.wait_for_usage(1)
+
+    [reply] = fake_slack.thread_text(CHANNEL, mention.ts)
+    assert reply == "Use a&lt;b &amp;&amp; b&gt;c, ask <@U0ALICE>, not &lt;!channel&gt;."
