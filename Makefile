@@ -43,4 +43,4 @@ test: lint
 	  $(VENV)/bin/alembic -c alembic.ini check; rc=$$?; rm -rf "$$tmp"; exit $$rc
 
 bench: install-dev
-	$(PY) bench/reply_cost.py
+	PYTHONPATH=. $(PY) bench/reply_cost.py
