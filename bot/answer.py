@@ -1,25 +1,37 @@
-"""Answering a question in a thread: store it, post the working reply, stream, store the result.
+"""Answering a question: store it, post the working reply, stream, store the result.
 
 History comes from the database, never from Slack, so memory survives restarts and costs no
 Slack calls. The reply's turn and its ledger row are written in one transaction at the end.
+Replies in flight are registered by a key that their Stop button carries.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 
 import aiohttp
-from slack_sdk.errors import SlackClientError
+from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.claude import Claude, Prompt, Role
+from bot.admins import Admins
+from bot.claude import Claude, Prompt
+from bot.context import QuestionTooLong, budget_for, estimate_tokens, fit
+from bot.errors import ClaudeError
 from bot.relay import Relay, RelayResult
-from bot.slack_text import WORKING_TEXT
-from bot.store import Outcome, Place, Store, TurnRecord, UsageRow
+from bot.slack_text import escape_mrkdwn
+from bot.store import Outcome, Place, Store, UsageRow
+from bot.views import final_view, shorten, working_view
 
 log = logging.getLogger(__name__)
+
+SLACK_ERRORS = (SlackClientError, aiohttp.ClientError, OSError, TimeoutError)
+# The channel sees the question; very long ones are shortened there (Claude gets it whole).
+ASKED_PREVIEW_LIMIT = 2900
 
 
 @dataclass(frozen=True)
@@ -28,6 +40,8 @@ class Question:
     user_id: str
     text: str
     ts: str
+    # Where the reply goes: a thread's ts, or None for the channel itself (a DM's main view).
+    reply_thread_ts: str | None
 
 
 @dataclass(frozen=True)
@@ -36,21 +50,43 @@ class ReplySettings:
     max_tokens: int
     system_prompt: str
     edit_interval: float
+    context_window: int
+    channel_memory_turns: int
+
+
+class StopResult(StrEnum):
+    STOPPED = "stopped"
+    REFUSED = "refused"
+    GONE = "gone"
+
+
+@dataclass
+class _Active:
+    relay: Relay
+    asker: str
 
 
 class Responder:
     def __init__(
-        self, *, store: Store, claude: Claude, slack: AsyncWebClient, settings: ReplySettings
+        self,
+        *,
+        store: Store,
+        claude: Claude,
+        slack: AsyncWebClient,
+        admins: Admins,
+        settings: ReplySettings,
     ) -> None:
         self._store = store
         self._claude = claude
         self._slack = slack
+        self._admins = admins
         self._settings = settings
-        self._active: set[asyncio.Task[object]] = set()
+        self._tasks: set[asyncio.Task[object]] = set()
+        self._active: dict[str, _Active] = {}
 
     async def drain(self, grace: float) -> None:
         """Let answers in flight finish for up to `grace` seconds, then cancel the rest."""
-        pending = {task for task in self._active if not task.done()}
+        pending = {task for task in self._tasks if not task.done()}
         if not pending:
             return
         _done, late = await asyncio.wait(pending, timeout=grace)
@@ -59,20 +95,57 @@ class Responder:
         if late:
             await asyncio.wait(late)
 
+    async def stop(self, stop_key: str, user_id: str) -> StopResult:
+        active = self._active.get(stop_key)
+        if active is None:
+            return StopResult.GONE
+        if user_id != active.asker and not await self._admins.is_admin(user_id):
+            return StopResult.REFUSED
+        active.relay.stop(user_id)
+        return StopResult.STOPPED
+
+    async def ask(self, *, team_id: str, channel_id: str, user_id: str, text: str) -> bool:
+        """`/ask`: show the question to the channel, then answer in its thread.
+
+        False when Slack refuses the post (the bot is not in that conversation); nothing is
+        stored or billed then.
+        """
+        shown = f"<@{user_id}> asked: {escape_mrkdwn(shorten(text, ASKED_PREVIEW_LIMIT))}"
+        try:
+            posted = await self._slack.chat_postMessage(channel=channel_id, text=shown)
+        except SlackApiError as error:
+            if is_refusal(error):
+                return False
+            raise
+        ts = str(posted["ts"])
+        place = Place(team_id, channel_id, ts)
+        await self.answer(Question(place, user_id, text, ts, reply_thread_ts=ts))
+        return True
+
     async def answer(self, question: Question) -> RelayResult | None:
         task = asyncio.current_task()
         if task is not None:
-            self._active.add(task)
-            task.add_done_callback(self._active.discard)
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
         place = question.place
         await self._store.add_turn(
-            place, role="user", text=question.text, user_id=question.user_id, ts=question.ts
+            place,
+            role="user",
+            text=question.text,
+            user_id=question.user_id,
+            ts=question.ts,
+            tokens=estimate_tokens(question.text),
         )
+        stop_key = secrets.token_hex(8)
+        working = working_view(stop_key)
         try:
             posted = await self._slack.chat_postMessage(
-                channel=place.channel_id, thread_ts=place.thread_ts, text=WORKING_TEXT
+                channel=place.channel_id,
+                thread_ts=question.reply_thread_ts,
+                text=working.text,
+                blocks=working.blocks,
             )
-        except (SlackClientError, aiohttp.ClientError, OSError, TimeoutError):
+        except SLACK_ERRORS:
             # Nothing was asked of Claude, so nothing is billed; the question stays stored.
             log.exception("could not post the working reply channel=%s", place.channel_id)
             return None
@@ -80,22 +153,38 @@ class Responder:
         turn_id = await self._store.add_turn(
             place, role="assistant", text="", user_id=None, ts=reply_ts, outcome=Outcome.STREAMING
         )
-        prompts = build_prompts(await self._store.thread_turns(place))
+        settings = self._settings
+        try:
+            context = await fit(
+                await self._store.conversation(place, settings.channel_memory_turns),
+                system=settings.system_prompt,
+                budget=budget_for(settings.context_window, settings.max_tokens),
+                count=self._count,
+            )
+        except QuestionTooLong as error:
+            await self._refuse(place.channel_id, reply_ts, error.user_message)
+            await self._store.set_turn(turn_id, text="", outcome=Outcome.ERROR)
+            return None
         relay = Relay(
             self._slack,
             channel=place.channel_id,
-            thread_ts=place.thread_ts,
+            thread_ts=question.reply_thread_ts,
             first_ts=reply_ts,
-            interval=self._settings.edit_interval,
+            interval=settings.edit_interval,
+            stop_key=stop_key,
         )
-        result = await relay.run(
-            self._claude.stream(
-                model=self._settings.model,
-                system=self._settings.system_prompt,
-                prompts=prompts,
-                max_tokens=self._settings.max_tokens,
+        self._active[stop_key] = _Active(relay, question.user_id)
+        try:
+            result = await relay.run(
+                self._claude.stream(
+                    model=settings.model,
+                    system=context.system,
+                    prompts=context.prompts,
+                    max_tokens=settings.max_tokens,
+                )
             )
-        )
+        finally:
+            del self._active[stop_key]
         await self._store.finish_reply(
             place,
             turn_id=turn_id,
@@ -105,14 +194,37 @@ class Responder:
         )
         return result
 
+    async def _count(self, system: str, prompts: Sequence[Prompt]) -> int:
+        try:
+            return await self._claude.count_tokens(
+                model=self._settings.model, system=system, prompts=prompts
+            )
+        except ClaudeError:
+            # Without an exact count, the conservative estimate decides.
+            log.warning("count_tokens failed; using the estimate", exc_info=True)
+            return estimate_tokens(system) + sum(estimate_tokens(p.text) for p in prompts)
+
+    async def _refuse(self, channel: str, ts: str, message: str) -> None:
+        view = final_view(f"⚠️ {message}")
+        try:
+            await self._slack.chat_update(
+                channel=channel, ts=ts, text=view.text, blocks=view.blocks
+            )
+        except SLACK_ERRORS:
+            log.exception("could not show a refusal channel=%s", channel)
+
     def _usage_row(self, result: RelayResult) -> UsageRow:
         finished = result.finished
-        if finished.error is None:
+        if finished.error is None and result.stopped_by is None:
             outcome = Outcome.COMPLETE
-        elif result.text:
+        elif result.text or result.stopped_by is not None:
             outcome = Outcome.PARTIAL
         else:
             outcome = Outcome.ERROR
+        if result.stopped_by is not None:
+            error_kind: str | None = "stopped"
+        else:
+            error_kind = finished.error.failure.value if finished.error else None
         usage = finished.usage
         return UsageRow(
             requested_model=self._settings.model,
@@ -127,25 +239,22 @@ class Responder:
             ttft_ms=finished.ttft_ms,
             latency_ms=finished.latency_ms,
             outcome=outcome,
-            error_kind=finished.error.failure.value if finished.error else None,
+            error_kind=error_kind,
         )
 
 
-def build_prompts(turns: list[TurnRecord]) -> list[Prompt]:
-    """Turn stored turns into alternating messages, as the Messages API expects.
-
-    Replies that produced no text are skipped, and consecutive turns of one role (a question
-    whose answer failed, then the question asked again) are joined.
-    """
-    prompts: list[Prompt] = []
-    for turn in turns:
-        if not turn.text.strip():
-            continue
-        role: Role = "assistant" if turn.role == "assistant" else "user"
-        if prompts and prompts[-1].role == role:
-            prompts[-1] = Prompt(role, f"{prompts[-1].text}\n\n{turn.text}")
-        else:
-            prompts.append(Prompt(role, turn.text))
-    while prompts and prompts[0].role != "user":
-        prompts.pop(0)
-    return prompts
+def is_refusal(error: SlackApiError) -> bool:
+    """Slack will not let the bot post here (not a member, or no such conversation for it)."""
+    code = str(error.response.get("error", ""))
+    return code in {
+        "not_in_channel",
+        "channel_not_found",
+        "is_archived",
+        "restricted_action",
+        "restricted_action_read_only_channel",
+        "restricted_action_thread_only_channel",
+        "restricted_action_non_threadable_channel",
+        "ekm_access_denied",
+        "team_access_not_granted",
+        "cannot_reply_to_message",
+    }

@@ -23,6 +23,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.admins import Admins
 from bot.answer import ReplySettings, Responder
 from bot.claude import Claude
 from bot.config import Settings
@@ -89,11 +90,14 @@ async def running_bot(settings: Settings) -> AsyncIterator[RunningBot]:
         store=store,
         claude=claude,
         slack=slack,
+        admins=Admins(slack, settings.admin_user_ids),
         settings=ReplySettings(
             model=settings.claude_model,
             max_tokens=settings.claude_max_tokens,
             system_prompt=settings.system_prompt,
             edit_interval=settings.stream_edit_interval,
+            context_window=settings.claude_context_window,
+            channel_memory_turns=settings.channel_memory_turns,
         ),
     )
     bolt = AsyncApp(

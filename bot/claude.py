@@ -1,13 +1,14 @@
 """The Claude client wrapper: the only module that imports `anthropic`.
 
-It turns the SDK's stream into a tiny vocabulary of our own: `TextDelta`s, then exactly one
-`Finished` carrying usage, stop reason, resolved model, request id and latencies, plus a
+It turns the SDK's stream into a vocabulary of our own: an `AnswerStream` yields text, and its
+`Finished` carries usage, stop reason, resolved model, request id and latencies, plus a
 `ClaudeError` when the request failed. Failures never escape as exceptions (cancellation
 does), so callers always learn what was billed, even for a stream that broke halfway.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -44,11 +45,6 @@ class Usage:
     cache_read: int = 0
 
 
-@dataclass(frozen=True)
-class TextDelta:
-    text: str
-
-
 @dataclass
 class Finished:
     """The end of every stream, successful or not."""
@@ -60,9 +56,7 @@ class Finished:
     ttft_ms: int | None = None
     latency_ms: int = 0
     error: ClaudeError | None = None
-
-
-StreamEvent = TextDelta | Finished
+    cancelled: bool = False
 
 
 class Claude:
@@ -86,22 +80,64 @@ class Claude:
     async def close(self) -> None:
         await self._client.close()
 
-    async def stream(
+    def stream(
+        self, *, model: str, system: str, prompts: Sequence[Prompt], max_tokens: int
+    ) -> AnswerStream:
+        """A stream of the answer's text; its `finished` holds what is known so far."""
+        return AnswerStream(
+            self._client,
+            model=model,
+            system=system,
+            messages=[_message(p) for p in prompts],
+            max_tokens=max_tokens,
+        )
+
+    async def count_tokens(self, *, model: str, system: str, prompts: Sequence[Prompt]) -> int:
+        """Exact input tokens of a request, from Anthropic's free counting endpoint.
+
+        Raises ClaudeError when the count cannot be had; callers fall back to an estimate.
+        """
+        try:
+            counted = await self._client.messages.count_tokens(
+                model=model, system=system, messages=[_message(p) for p in prompts]
+            )
+        except anthropic.APIStatusError as error:
+            raise ClaudeError(_status_failure(error), _describe(error)) from error
+        except (anthropic.APIError, httpx2.HTTPError) as error:
+            raise ClaudeError(ClaudeFailure.UNAVAILABLE, _describe(error)) from error
+        return counted.input_tokens
+
+
+class AnswerStream:
+    """One streaming request. Iterate it for text; read `finished` at any time, even after a
+    cancellation (Stop, shutdown), to learn the usage reported so far."""
+
+    def __init__(
         self,
+        client: anthropic.AsyncAnthropic,
         *,
         model: str,
         system: str,
-        prompts: Sequence[Prompt],
+        messages: list[MessageParam],
         max_tokens: int,
-    ) -> AsyncIterator[StreamEvent]:
-        """Stream an answer; always ends with one `Finished`."""
+    ) -> None:
+        self._client = client
+        self._model = model
+        self._system = system
+        self._max_tokens = max_tokens
+        self._messages = messages
+        self.finished = Finished()
+        self.deltas = 0
+
+    async def __aiter__(self) -> AsyncIterator[str]:
         started = time.monotonic()
-        done = Finished(model=None)
-        messages = [_message(p) for p in prompts]
-        got_text = False
+        done = self.finished
         try:
             async with self._client.messages.stream(
-                model=model, max_tokens=max_tokens, system=system, messages=messages
+                model=self._model,
+                system=self._system,
+                max_tokens=self._max_tokens,
+                messages=self._messages,
             ) as stream:
                 done.request_id = stream.request_id
                 async for event in stream:
@@ -118,20 +154,28 @@ class Claude:
                     ):
                         if done.ttft_ms is None:
                             done.ttft_ms = _ms_since(started)
-                        got_text = True
-                        yield TextDelta(event.delta.text)
+                        self.deltas += 1
+                        yield event.delta.text
             if done.stop_reason is None:
                 # A stream closed cleanly without message_delta: the answer is incomplete.
                 done.error = ClaudeError(ClaudeFailure.STREAM_CUT, "stream ended without stop")
+        except asyncio.CancelledError:
+            done.cancelled = True
+            raise
         except anthropic.APIStatusError as error:
             done.request_id = error.request_id or done.request_id
             done.error = ClaudeError(_status_failure(error), _describe(error))
         except (anthropic.APITimeoutError, httpx2.TimeoutException) as error:
             done.error = ClaudeError(ClaudeFailure.TIMEOUT, _describe(error))
         except (anthropic.APIConnectionError, httpx2.TransportError) as error:
-            kind = ClaudeFailure.STREAM_DROPPED if got_text else ClaudeFailure.UNAVAILABLE
+            kind = ClaudeFailure.STREAM_DROPPED if self.deltas else ClaudeFailure.UNAVAILABLE
             done.error = ClaudeError(kind, _describe(error))
-        done.latency_ms = _ms_since(started)
+        finally:
+            done.latency_ms = _ms_since(started)
+            if done.stop_reason is None:
+                # The server's output count arrives with message_delta; without it, each text
+                # delta is at least one token generated, so count those as a lower bound.
+                done.usage.output_tokens = max(done.usage.output_tokens, self.deltas)
         if done.error is not None:
             log.warning(
                 "claude request failed: %s (%s) request_id=%s",
@@ -139,7 +183,6 @@ class Claude:
                 done.error,
                 done.request_id,
             )
-        yield done
 
 
 def _message(prompt: Prompt) -> MessageParam:

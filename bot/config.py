@@ -7,11 +7,12 @@ each variable and where to get its value, so start-up never ends in a traceback.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError, ValidationInfo, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.errors import ConfigError
 
@@ -30,6 +31,10 @@ HINTS: dict[str, str] = {
     "CLAUDE_MODEL": "a model id such as claude-sonnet-5-5",
     "CLAUDE_MAX_TOKENS": "a whole number ≥ 1, e.g. 1024",
     "SYSTEM_PROMPT": "any text",
+    "CLAUDE_CONTEXT_WINDOW": "the model's context window in tokens, e.g. 200000",
+    "SYSTEM_PROMPT_FILE": "a path to a UTF-8 text file",
+    "CHANNEL_MEMORY_TURNS": "a whole number ≥ 0, e.g. 20 (0 turns channel memory off)",
+    "ADMIN_USER_IDS": "Slack user ids separated by commas, e.g. U012AB3CD,U045EF6GH",
     "DATABASE_URL": "e.g. sqlite+aiosqlite:///./data/bot.db or "
     "postgresql+asyncpg://user:pass@host/db",
     "HOST": "an interface address, e.g. 0.0.0.0",
@@ -40,10 +45,19 @@ HINTS: dict[str, str] = {
 
 NOT_SET = "is not set"
 
-DEFAULT_SYSTEM_PROMPT = (
-    "You are a helpful assistant answering in a Slack workspace. Be concise and clear. "
-    "Users see your reply as it is written."
-)
+DEFAULT_SYSTEM_PROMPT = """\
+You are Claude, an AI assistant in a Slack workspace. People reach you by mentioning you in \
+a channel, with the /ask command, or in a direct message, and they watch your answer appear \
+as you write it.
+
+Several people may take part in one conversation. Each of their messages starts with the \
+speaker's Slack mention, like "<@U123ABC>: ...". Keep track of who said what, and mention \
+someone that way when you address them; do not start your own replies with a mention prefix.
+
+Write in Markdown: short paragraphs, lists, **bold**, `inline code`, fenced code blocks with \
+a language, and tables when they help. Slack renders it. Put the answer first and the \
+details after; keep answers as short as the question allows. Never write @channel, @here \
+or @everyone."""
 
 
 class DatabaseSettings(BaseSettings):
@@ -69,7 +83,11 @@ class Settings(DatabaseSettings):
     anthropic_timeout: Annotated[float, Field(gt=0)] = 600.0
     claude_model: Annotated[str, Field(min_length=1)] = "claude-sonnet-5-5"
     claude_max_tokens: Annotated[int, Field(ge=1)] = 1024
+    claude_context_window: Annotated[int, Field(ge=1000)] = 200_000
     system_prompt: str = DEFAULT_SYSTEM_PROMPT
+    system_prompt_file: Path | None = None
+    channel_memory_turns: Annotated[int, Field(ge=0)] = 20
+    admin_user_ids: Annotated[frozenset[str], NoDecode] = frozenset()
 
     host: str = "0.0.0.0"  # noqa: S104 - a server in a container listens on every interface
     port: Annotated[int, Field(ge=0, le=65535)] = 3000  # 0: any free port
@@ -81,8 +99,16 @@ class Settings(DatabaseSettings):
     def _upper(cls, value: Any) -> Any:
         return value.upper() if isinstance(value, str) else value
 
+    @field_validator("admin_user_ids", mode="before")
+    @classmethod
+    def _split_ids(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return frozenset(part for part in re.split(r"[\s,]+", value) if part)
+        return value
+
     @field_validator(
         "slack_signing_secret",
+        "system_prompt_file",
         "slack_app_token",
         "anthropic_base_url",
         mode="before",
@@ -136,4 +162,12 @@ def load_settings(**overrides: Any) -> Settings:
         settings = Settings(**overrides)
     except ValidationError as error:
         raise ConfigError(_describe(error)) from None
+    if settings.system_prompt_file is not None:
+        try:
+            settings.system_prompt = settings.system_prompt_file.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as error:
+            raise ConfigError(
+                f"SYSTEM_PROMPT_FILE cannot be read ({error.__class__.__name__}): "
+                f"{settings.system_prompt_file}"
+            ) from None
     return settings

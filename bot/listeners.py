@@ -1,8 +1,9 @@
 """Thin Slack listeners: parse, filter, hand off. No Claude and no SQL here.
 
 Bolt acknowledges events before the listener runs, so Slack gets its 200 at once and the
-answer streams in a background task. A redelivery (same event_id, whatever the retry
-header says) is claimed once in the database and ignored after that.
+answer streams in a background task; commands and buttons are acknowledged first thing.
+A redelivery (same event_id, whatever the retry header says) is claimed once in the
+database and ignored after that.
 """
 
 from __future__ import annotations
@@ -10,24 +11,41 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.answer import Question, Responder
+from bot.answer import Question, Responder, StopResult
 from bot.slack_text import EMPTY_MENTION_TEXT, strip_bot_mention
 from bot.store import Place, Store
+from bot.views import STOP_ACTION_ID
 
 log = logging.getLogger(__name__)
 
-# Events and commands the app handles; manifest.yml must declare each (a test checks).
-EVENTS = ("app_mention",)
+# Events, commands and actions the app handles; manifest.yml must declare each (a test checks).
+EVENTS = ("app_mention", "message.im")
 COMMANDS = ("/ask", "/usage")
 
+ASK_HELP = (
+    "*Ask Claude*\n"
+    "• `/ask <your question>`: I post your question here and answer in its thread, "
+    "remembering this channel's recent conversations.\n"
+    "• `/ask reset`: start fresh. I stop using this channel's earlier conversations "
+    "(they stay in the usage log).\n"
+    "• `/ask help`: this message.\n"
+    "You can also mention me in a channel I'm in, or send me a direct message."
+)
+RESET_DONE = "Done: I'll start fresh in this channel. Earlier conversations are no longer sent."
+CANNOT_POST = (
+    "I can't post in this conversation. Invite me first (`/invite @Claude` in the channel) "
+    "and ask again. In a direct message between other people I can't answer at all: "
+    "message me directly instead."
+)
 NOT_READY_TEXT = (
     "`{command}` is not available yet. Mention me in a channel instead, for example "
     "`@Claude what does this error mean?`, and I'll answer in the thread."
 )
+STOP_REFUSED = "Only the person who asked, or a workspace admin, can stop this answer."
 
 
 class Listeners:
@@ -37,8 +55,10 @@ class Listeners:
 
     def register(self, app: AsyncApp) -> None:
         app.event("app_mention")(self.on_mention)
-        for command in COMMANDS:
-            app.command(command)(self.on_command_not_ready)
+        app.event("message")(self.on_message)
+        app.command("/ask")(self.on_ask)
+        app.command("/usage")(self.on_command_not_ready)
+        app.action(STOP_ACTION_ID)(self.on_stop)
         app.error(self.on_error)
 
     async def on_mention(
@@ -49,37 +69,132 @@ class Listeners:
         request: AsyncBoltRequest,
         client: AsyncWebClient,
     ) -> None:
-        team_id = str(body.get("team_id") or event.get("team") or context.team_id or "")
-        event_id = str(body.get("event_id") or f"{event.get('channel')}:{event.get('ts')}")
-        retry = _retry_num(request)
-        if not await self._store.claim_event(event_id, team_id, "app_mention"):
-            log.info("ignoring redelivered event %s (retry %s)", event_id, retry)
+        if not await self._claim(body, event, request):
             return
-        if retry:
-            # First time we see this id despite a retry header: the first delivery never reached us.
-            log.info("taking event %s on retry %s", event_id, retry)
-        channel = str(event["channel"])
         ts = str(event["ts"])
-        place = Place(team_id, channel, str(event.get("thread_ts") or ts))
+        thread_ts = str(event.get("thread_ts") or ts)
         text = strip_bot_mention(str(event.get("text") or ""), context.bot_user_id)
-        if not text:
-            await client.chat_postMessage(
-                channel=channel, thread_ts=place.thread_ts, text=EMPTY_MENTION_TEXT
-            )
+        await self._hand_off(
+            body, event, client, text=text, thread_ts=thread_ts, reply_to=thread_ts
+        )
+
+    async def on_message(
+        self,
+        body: dict[str, Any],
+        event: dict[str, Any],
+        context: AsyncBoltContext,
+        request: AsyncBoltRequest,
+        client: AsyncWebClient,
+    ) -> None:
+        # Only people's new messages in the bot's DM; never bots (no reply loops), edits,
+        # deletions or other subtypes. Channel messages reach the bot as app_mention.
+        if (
+            event.get("channel_type") != "im"
+            or event.get("subtype") is not None
+            or event.get("bot_id")
+            or not event.get("user")
+            or event.get("user") == context.bot_user_id
+        ):
             return
-        user_id = str(event.get("user") or "")
-        await self._responder.answer(Question(place=place, user_id=user_id, text=text, ts=ts))
+        if not await self._claim(body, event, request):
+            return
+        ts = str(event["ts"])
+        thread_ts = event.get("thread_ts")
+        text = strip_bot_mention(str(event.get("text") or ""), context.bot_user_id)
+        # In the DM's main view the reply stays in the main view; in a thread, in the thread.
+        await self._hand_off(
+            body,
+            event,
+            client,
+            text=text,
+            thread_ts=str(thread_ts or ts),
+            reply_to=str(thread_ts) if thread_ts else None,
+        )
+
+    async def on_ask(self, ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond) -> None:
+        text = str(command.get("text") or "").strip()
+        team_id = str(command.get("team_id") or "")
+        channel_id = str(command.get("channel_id") or "")
+        user_id = str(command.get("user_id") or "")
+        if text.lower() in ("", "help"):
+            await ack(text=ASK_HELP)
+            return
+        if text.lower() == "reset":
+            await self._store.reset_memory(team_id, channel_id, user_id)
+            await ack(text=RESET_DONE)
+            return
+        await ack()
+        posted = await self._responder.ask(
+            team_id=team_id, channel_id=channel_id, user_id=user_id, text=text
+        )
+        if not posted:
+            await respond(text=CANNOT_POST, response_type="ephemeral")
 
     async def on_command_not_ready(self, ack: AsyncAck, command: dict[str, Any]) -> None:
         # Declared in the manifest ahead of their implementation: answer politely, privately.
         await ack(text=NOT_READY_TEXT.format(command=command.get("command", "This command")))
 
+    async def on_stop(self, ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+        await ack()
+        action = (body.get("actions") or [{}])[0]
+        user_id = str((body.get("user") or {}).get("id") or "")
+        result = await self._responder.stop(str(action.get("value") or ""), user_id)
+        if result is StopResult.REFUSED:
+            container = body.get("container") or {}
+            channel = str((body.get("channel") or {}).get("id") or container.get("channel_id"))
+            await client.chat_postEphemeral(
+                channel=channel,
+                user=user_id,
+                thread_ts=container.get("thread_ts"),
+                text=STOP_REFUSED,
+            )
+
     async def on_error(self, error: Exception, body: dict[str, Any]) -> None:
         log.error(
-            "unhandled error in a listener (event %s)",
+            "unhandled error in a listener (%s)",
             body.get("event_id") or body.get("type"),
             exc_info=error,
         )
+
+    async def _claim(
+        self, body: dict[str, Any], event: dict[str, Any], request: AsyncBoltRequest
+    ) -> bool:
+        team_id = str(body.get("team_id") or event.get("team") or "")
+        event_id = str(body.get("event_id") or f"{event.get('channel')}:{event.get('ts')}")
+        retry = _retry_num(request)
+        if not await self._store.claim_event(event_id, team_id, str(event.get("type"))):
+            log.info("ignoring redelivered event %s (retry %s)", event_id, retry)
+            return False
+        if retry:
+            # First time we see this id despite a retry header: the first delivery never reached us.
+            log.info("taking event %s on retry %s", event_id, retry)
+        return True
+
+    async def _hand_off(
+        self,
+        body: dict[str, Any],
+        event: dict[str, Any],
+        client: AsyncWebClient,
+        *,
+        text: str,
+        thread_ts: str,
+        reply_to: str | None,
+    ) -> None:
+        team_id = str(body.get("team_id") or event.get("team") or "")
+        channel = str(event["channel"])
+        if not text:
+            await client.chat_postMessage(
+                channel=channel, thread_ts=reply_to, text=EMPTY_MENTION_TEXT
+            )
+            return
+        question = Question(
+            place=Place(team_id, channel, thread_ts),
+            user_id=str(event.get("user") or ""),
+            text=text,
+            ts=str(event["ts"]),
+            reply_thread_ts=reply_to,
+        )
+        await self._responder.answer(question)
 
 
 def _retry_num(request: AsyncBoltRequest) -> int:

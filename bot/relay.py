@@ -1,26 +1,32 @@
 """The streaming relay: shows Claude's answer in Slack by editing the reply as text arrives.
 
 One sequential write loop per reply: the first text is written as soon as it arrives, then at
-most one edit per interval; only one Slack write is ever in flight for a reply, the latest
-text wins (intermediate snapshots are skipped, never queued), and a final write always
-happens and holds the whole answer. A reply that outgrows one message continues in further
-messages of the thread.
+most one round of writes per interval; only one Slack write is ever in flight for a reply, the
+latest text wins (intermediate snapshots are skipped, never queued), and a final write always
+happens and holds the whole answer.
+
+A reply is a run of messages, one per Markdown piece of at most 12,000 characters (Slack's
+markdown block limit), cut at a paragraph or sentence and never inside a code fence. A piece
+is final once the text has moved past it, so it gets its final Markdown at once; only the
+last message is interim (mrkdwn with the Stop button). Pieces never change once cut, so no
+message is ever deleted or rewritten in a different layout.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 import aiohttp
 from slack_sdk.errors import SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.claude import Finished, StreamEvent, TextDelta
-from bot.slack_text import EMPTY_ANSWER_TEXT, WRITING_SUFFIX, escape_mrkdwn, split_message
+from bot.claude import AnswerStream, Finished
+from bot.slack_text import EMPTY_ANSWER_TEXT, split_markdown
+from bot.views import View, final_view, interim_view
 
 log = logging.getLogger(__name__)
 
@@ -33,57 +39,65 @@ class RelayResult:
     finished: Finished
     message_ts: list[str] = field(default_factory=list)
     slack_writes: int = 0
+    stopped_by: str | None = None
 
 
 class Relay:
-    """Relays one stream into one reply (which may grow into several messages)."""
+    """Relays one answer stream into one reply (which may grow into several messages)."""
 
     def __init__(
         self,
         slack: AsyncWebClient,
         *,
         channel: str,
-        thread_ts: str,
+        thread_ts: str | None,
         first_ts: str,
         interval: float,
+        stop_key: str | None = None,
     ) -> None:
         self._slack = slack
         self._channel = channel
-        self._thread_ts = thread_ts
+        self._thread_ts = thread_ts  # None: continuation messages go to the channel itself
         self._interval = interval
+        self._stop_key = stop_key
         self._ts = [first_ts]
-        self._shown: list[str | None] = [None]
+        self._shown: list[View | None] = [None]
+        self._final: list[bool] = [False]
         self._text = ""
         self._changed = asyncio.Event()
-        self._finished: Finished | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._stopped_by: str | None = None
         self._writes = 0
 
-    async def run(self, events: AsyncIterator[StreamEvent]) -> RelayResult:
-        reader = asyncio.create_task(self._read(events))
-        try:
-            await self._write_loop(reader)
-            finished = await reader
-        finally:
-            if not reader.done():
-                reader.cancel()
-        await self._write_final(finished)
-        return RelayResult(self._text, finished, list(self._ts), self._writes)
+    def stop(self, user_id: str) -> None:
+        """Cancel the Claude request at once; the loop then writes the text so far."""
+        if self._stopped_by is None:
+            self._stopped_by = user_id
+        if self._reader is not None:
+            self._reader.cancel()
 
-    async def _read(self, events: AsyncIterator[StreamEvent]) -> Finished:
+    async def run(self, answer: AnswerStream) -> RelayResult:
+        self._reader = asyncio.create_task(self._read(answer))
         try:
-            async for event in events:
-                if isinstance(event, TextDelta):
-                    self._text += event.text
-                    self._changed.set()
-                elif isinstance(event, Finished):
-                    self._finished = event
+            await self._write_loop(self._reader)
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
+        finally:
+            self._reader.cancel()
+        await self._show(self._final_body(answer.finished), final=True)
+        return RelayResult(
+            self._text, answer.finished, list(self._ts), self._writes, self._stopped_by
+        )
+
+    async def _read(self, answer: AnswerStream) -> None:
+        try:
+            async for text in answer:
+                self._text += text
+                self._changed.set()
         finally:
             self._changed.set()
-        if self._finished is None:  # the wrapper always ends with Finished; be defensive
-            self._finished = Finished()
-        return self._finished
 
-    async def _write_loop(self, reader: asyncio.Task[Finished]) -> None:
+    async def _write_loop(self, reader: asyncio.Task[None]) -> None:
         last_write = float("-inf")
         while True:
             await self._changed.wait()
@@ -97,27 +111,33 @@ class Relay:
                     return
             self._changed.clear()
             last_write = time.monotonic()
-            await self._show(escape_mrkdwn(self._text), suffix=WRITING_SUFFIX, final=False)
+            await self._show(self._text, final=False)
 
-    async def _write_final(self, finished: Finished) -> None:
-        body = escape_mrkdwn(self._text).rstrip()
-        if finished.error is not None:
-            note = f":warning: {finished.error.user_message}"
-            body = f"{body}\n\n{note}" if body else note
+    def _final_body(self, finished: Finished) -> str:
+        body = self._text.rstrip()
+        if self._stopped_by is not None:
+            note = f"⏹️ Stopped by <@{self._stopped_by}>."
+        elif finished.error is not None:
+            note = f"⚠️ {finished.error.user_message}"
         elif not body:
-            body = EMPTY_ANSWER_TEXT
-        await self._show(body, suffix="", final=True)
+            return EMPTY_ANSWER_TEXT
+        else:
+            return body
+        return f"{body}\n\n{note}" if body else note
 
-    async def _show(self, body: str, *, suffix: str, final: bool) -> None:
-        """Make the thread show `body`, editing changed messages and posting new ones."""
-        pieces = split_message(body)
-        pieces[-1] += suffix
+    async def _show(self, body: str, *, final: bool) -> None:
+        """Make the reply show `body`: final pieces get Markdown, the last one may be interim."""
+        pieces = split_markdown(body)
         for index, piece in enumerate(pieces):
-            if index < len(self._ts) and self._shown[index] == piece:
+            done = final or index < len(pieces) - 1
+            if index < len(self._final) and self._final[index]:
                 continue
-            attempts = FINAL_WRITE_ATTEMPTS if final else 1
+            view = final_view(piece) if done else interim_view(piece, self._stop_key)
+            if index < len(self._shown) and self._shown[index] == view:
+                continue
+            attempts = FINAL_WRITE_ATTEMPTS if done else 1
             for attempt in range(1, attempts + 1):
-                if await self._write_piece(index, piece):
+                if await self._write(index, view, final=done):
                     break
                 if attempt < attempts:
                     await asyncio.sleep(attempt)
@@ -125,19 +145,26 @@ class Relay:
                 if index >= len(self._ts):
                     return  # cannot continue the reply; later pieces would land out of order
 
-    async def _write_piece(self, index: int, piece: str) -> bool:
+    async def _write(self, index: int, view: View, *, final: bool) -> bool:
         self._writes += 1
         try:
             if index < len(self._ts):
-                await self._slack.chat_update(channel=self._channel, ts=self._ts[index], text=piece)
-                self._shown[index] = piece
+                await self._slack.chat_update(
+                    channel=self._channel, ts=self._ts[index], text=view.text, blocks=view.blocks
+                )
             else:
                 posted = await self._slack.chat_postMessage(
-                    channel=self._channel, thread_ts=self._thread_ts, text=piece
+                    channel=self._channel,
+                    thread_ts=self._thread_ts,
+                    text=view.text,
+                    blocks=view.blocks,
                 )
                 self._ts.append(str(posted["ts"]))
-                self._shown.append(piece)
+                self._shown.append(None)
+                self._final.append(False)
         except (SlackClientError, aiohttp.ClientError, OSError, TimeoutError):
             log.warning("slack write failed channel=%s", self._channel, exc_info=True)
             return False
+        self._shown[index] = view
+        self._final[index] = final
         return True

@@ -7,14 +7,18 @@ from __future__ import annotations
 
 import re
 
-# chat.update rejects `text` over 4,000 characters with msg_too_long; keep a margin for the
-# working indicator appended to interim edits.
+# chat.update rejects `text` over 4,000 characters (msg_too_long); fallback text stays below.
 UPDATE_TEXT_LIMIT = 4000
+FALLBACK_TEXT_LIMIT = 3900
 MESSAGE_CHUNK_LIMIT = 3800
+# Markdown blocks hold at most 12,000 characters per message, counted across all of them.
+MARKDOWN_BLOCK_LIMIT = 12000
+# A section block's text is capped at 3,000 characters (invalid_blocks beyond).
+SECTION_TEXT_LIMIT = 3000
 
 WORKING_TEXT = ":hourglass_flowing_sand: _Thinking…_"
 WRITING_SUFFIX = " :writing_hand:"
-EMPTY_ANSWER_TEXT = "_Claude returned an empty answer. Try rephrasing the question._"
+EMPTY_ANSWER_TEXT = "Claude returned an empty answer. Try rephrasing the question."
 EMPTY_MENTION_TEXT = (
     "Hi! Mention me with a question, for example `@Claude summarise this thread`, "
     "and I'll answer here."
@@ -23,7 +27,7 @@ EMPTY_MENTION_TEXT = (
 _USER_MENTION = re.compile(r"<@([A-Z0-9]+)(?:\|[^>]*)?>")
 # Slack's own markup we keep as is: user and channel mentions, links. Everything else with
 # `<` `>` is escaped, which also defuses <!channel>, <!here> and <!everyone>.
-_SLACK_MARKUP = re.compile(
+SLACK_MARKUP = re.compile(
     r"<(?:@[UW][A-Z0-9]+|#C[A-Z0-9]+(?:\|[^<>]*)?|(?:https?|mailto):[^<>\s]+)>"
 )
 
@@ -41,7 +45,7 @@ def escape_mrkdwn(text: str) -> str:
     """Escape &, < and > (Slack's control characters) except in Slack's own markup."""
     out: list[str] = []
     position = 0
-    for match in _SLACK_MARKUP.finditer(text):
+    for match in SLACK_MARKUP.finditer(text):
         out.append(_escape(text[position : match.start()]))
         out.append(match.group(0))
         position = match.end()
@@ -80,3 +84,59 @@ def _best_cut(text: str, limit: int) -> int:
     if amp != -1 and ";" not in window[amp:]:
         return amp
     return limit
+
+
+_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
+
+
+def split_markdown(text: str, limit: int = MARKDOWN_BLOCK_LIMIT) -> list[str]:
+    """Split Markdown into pieces of at most `limit` characters, never inside a code fence.
+
+    A cut prefers a boundary before a fence; a code block longer than a piece is closed at a
+    line end and reopened, with its language, at the top of the next piece. Earlier pieces
+    depend only on the text before their end, so they never change as more text streams in.
+    """
+    pieces: list[str] = []
+    rest = text
+    while len(rest) > limit:
+        head, rest = _cut_markdown(rest, limit)
+        pieces.append(head)
+    pieces.append(rest)
+    return pieces
+
+
+def _cut_markdown(text: str, limit: int) -> tuple[str, str]:
+    room = limit - 4  # space to close a fence with "\n```"
+    cut = _best_cut(text, room)
+    opener = _open_fence(text[:cut])
+    if opener is None:
+        return text[:cut].rstrip(), text[cut:].lstrip("\n")
+    start, line = opener
+    if start >= limit // 4:  # enough text before the fence: cut there instead
+        return text[:start].rstrip(), text[start:]
+    body_start = start + len(line) + 1
+    end = text.rfind("\n", body_start, room)
+    end = end if end != -1 else room
+    marker = _FENCE.match(line)
+    close = marker.group(1) if marker else "```"
+    return f"{text[:end]}\n{close}", f"{line}\n{text[end:].lstrip(chr(10))}"
+
+
+def _open_fence(text: str) -> tuple[int, str] | None:
+    """Where the fence still open at the end of `text` starts, and its opening line."""
+    opened: tuple[int, str, str] | None = None
+    position = 0
+    for line in text.split("\n"):
+        match = _FENCE.match(line)
+        if match:
+            marker = match.group(1)
+            if opened is None:
+                opened = (position, line, marker)
+            elif (
+                marker[0] == opened[2][0]
+                and len(marker) >= len(opened[2])
+                and not line[match.end() :].strip()
+            ):
+                opened = None
+        position += len(line) + 1
+    return (opened[0], opened[1]) if opened else None

@@ -29,6 +29,7 @@ SIGNING_SECRET = "test-signing-secret"
 TEAM_ID = "T0001"
 CHANNEL = "C0CHAN"
 USER = "U0USER"
+DM = "D0DM"
 
 _ids = itertools.count(1)
 _ts = itertools.count(1)
@@ -127,6 +128,67 @@ class BotUnderTest:
         }
         delivery = await self.post_signed(json.dumps(envelope), retry_num=retry_num, **signing)
         return Mention(event_id, ts, thread_ts or ts, channel, delivery)
+
+    async def message_event(self, event: dict[str, Any], *, event_id: str | None = None) -> str:
+        """Deliver a `message` event (DMs: channel_type "im"); returns its event id."""
+        event_id = event_id or f"Ev{next(_ids):08d}"
+        envelope = {
+            "token": "unused",
+            "team_id": TEAM_ID,
+            "api_app_id": "A0001",
+            "event": {"type": "message", "team": TEAM_ID, **event},
+            "type": "event_callback",
+            "event_id": event_id,
+            "event_time": int(time.time()),
+        }
+        delivery = await self.post_signed(json.dumps(envelope))
+        assert delivery.status == 200
+        return event_id
+
+    async def dm(
+        self, text: str, *, user: str = USER, channel: str = DM, thread_ts: str | None = None
+    ) -> str:
+        """A person's new message in the bot's DM; returns its ts."""
+        ts = next_ts()
+        event = {"user": user, "text": text, "ts": ts, "channel": channel, "channel_type": "im"}
+        if thread_ts:
+            event["thread_ts"] = thread_ts
+        await self.message_event(event)
+        return ts
+
+    async def click(
+        self,
+        action_id: str,
+        value: str,
+        *,
+        user: str = USER,
+        channel: str = CHANNEL,
+        message_ts: str = "",
+        thread_ts: str | None = None,
+    ) -> Delivery:
+        """Press a button, as Slack's interactivity delivers it (a form field `payload`)."""
+        payload = {
+            "type": "block_actions",
+            "team": {"id": TEAM_ID},
+            "user": {"id": user},
+            "api_app_id": "A0001",
+            "container": {
+                "type": "message",
+                "message_ts": message_ts,
+                "channel_id": channel,
+                "thread_ts": thread_ts,
+            },
+            "channel": {"id": channel},
+            "trigger_id": "1.2.3",
+            "response_url": "http://127.0.0.1:9/unused",
+            "actions": [
+                {"type": "button", "action_id": action_id, "block_id": "b", "value": value}
+            ],
+        }
+        return await self.post_signed(
+            urlencode({"payload": json.dumps(payload)}),
+            content_type="application/x-www-form-urlencoded",
+        )
 
     async def command(self, command: str, text: str = "", **fields: str) -> Delivery:
         form = {

@@ -20,9 +20,9 @@ async def test_follow_up_in_thread_sends_earlier_turns(
 
     second = fake_anthropic.message_requests[1].body["messages"]
     assert second == [
-        {"role": "user", "content": "What is the capital of France?"},
+        {"role": "user", "content": "<@U0USER>: What is the capital of France?"},
         {"role": "assistant", "content": "Paris."},
-        {"role": "user", "content": "And its population?"},
+        {"role": "user", "content": "<@U0USER>: And its population?"},
     ]
     # Both replies are in the one thread, and memory was read from the store, not Slack.
     assert fake_slack.thread_text(CHANNEL, first.ts) == ["Paris.", "About 2.1 million."]
@@ -41,9 +41,9 @@ async def test_memory_survives_restart_on_same_database(
         rows = await bot.wait_for_usage(2)
 
     assert [m["content"] for m in fake_anthropic.message_requests[1].body["messages"]] == [
-        "My name is Ada.",
+        "<@U0USER>: My name is Ada.",
         "Noted: your name is Ada.",
-        "What is my name?",
+        "<@U0USER>: What is my name?",
     ]
     assert [r.outcome for r in rows] == ["complete", "complete"]
 
@@ -60,7 +60,7 @@ async def test_other_channel_never_sees_the_thread(
         await bot.wait_for_usage(2)
 
     messages = fake_anthropic.message_requests[1].body["messages"]
-    assert messages == [{"role": "user", "content": "What is the code word?"}]
+    assert messages == [{"role": "user", "content": "<@U0USER>: What is the code word?"}]
     assert "heron" not in str(fake_anthropic.message_requests[1].body)
 
 
@@ -116,4 +116,4 @@ async def test_other_peoples_mentions_are_kept_in_the_question(
         await bot.wait_for_usage(1)
 
     [message] = fake_anthropic.message_requests[0].body["messages"]
-    assert message["content"] == "what does <@U0ALICE> mean by this?"
+    assert message["content"] == "<@U0USER>: what does <@U0ALICE> mean by this?"

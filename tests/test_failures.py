@@ -66,7 +66,7 @@ async def test_failure_leaves_a_readable_note_and_next_mention_works(
 
     [reply] = fake_slack.thread_text(CHANNEL, failed.ts)
     assert note_words in reply
-    assert ":warning:" in reply
+    assert "⚠️" in reply
     for leak in ("Traceback", "Error:", "Exception", "httpx", "anthropic."):
         assert leak not in reply
     if keeps_partial:
@@ -78,7 +78,7 @@ async def test_failure_leaves_a_readable_note_and_next_mention_works(
         # The usage the stream reported before it broke is kept (input from message_start).
         assert row.input_tokens > 0
     else:
-        assert reply.startswith(":warning:")
+        assert reply.startswith("⚠️")
         assert row.outcome == "error"
         assert turns[-1].outcome == "error"
     assert row.error_kind

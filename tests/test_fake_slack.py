@@ -80,7 +80,8 @@ async def test_post_update_and_thread_view(slack: FakeSlack) -> None:
     assert first["message"]["user"] == "U0BOT"
     assert first["message"]["thread_ts"] == parent
     assert parent < first["ts"] < second["ts"]
-    assert slack.thread_text(CHANNEL, parent) == ["Hello there", "more"]
+    # With blocks, people see the blocks (text is only the fallback).
+    assert slack.thread_text(CHANNEL, parent) == ["Hello there", "**more**"]
     assert slack.messages[CHANNEL][first["ts"]].versions == ["thinking…", "Hello there"]
     assert slack.thread(CHANNEL, parent)[1].blocks == [{"type": "markdown", "text": "**more**"}]
     assert [m["ts"] for m in replies["messages"]] == [parent, first["ts"], second["ts"]]

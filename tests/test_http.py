@@ -6,9 +6,9 @@ import json
 import time
 
 from bot.config import Settings
-from tests.fakes.anthropic import FakeAnthropic, Reply
+from tests.fakes.anthropic import FakeAnthropic
 from tests.fakes.slack import FakeSlack
-from tests.rig import CHANNEL, eventually, settle, start_bot
+from tests.rig import eventually, settle, start_bot
 
 
 async def test_bad_signature_is_refused_without_a_model_call(
@@ -65,15 +65,3 @@ async def test_commands_not_built_yet_answer_privately(
     assert delivery.status == 200
     assert "`/usage` is not available yet" in delivery.body
     assert fake_anthropic.requests == []
-
-
-async def test_message_text_is_escaped_for_slack(
-    settings: Settings, fake_slack: FakeSlack, fake_anthropic: FakeAnthropic
-) -> None:
-    fake_anthropic.enqueue(Reply(text="Use a<b && b>c, ask <@U0ALICE>, not <!channel>."))
-    async with start_bot(settings) as bot:
-        mention = await bot.mention("compare")
-        await bot.wait_for_usage(1)
-
-    [reply] = fake_slack.thread_text(CHANNEL, mention.ts)
-    assert reply == "Use a&lt;b &amp;&amp; b&gt;c, ask <@U0ALICE>, not &lt;!channel&gt;."

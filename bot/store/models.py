@@ -51,7 +51,10 @@ class Turn(Base):
     """One message of a conversation: the user's question or the bot's reply."""
 
     __tablename__ = "turns"
-    __table_args__ = (Index("ix_turns_thread", "team_id", "channel_id", "thread_ts", "id"),)
+    __table_args__ = (
+        Index("ix_turns_thread", "team_id", "channel_id", "thread_ts", "id"),
+        Index("ix_turns_channel", "team_id", "channel_id", "id"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     team_id: Mapped[str] = mapped_column(String(32))
@@ -63,6 +66,20 @@ class Turn(Base):
     text: Mapped[str] = mapped_column(Text)
     tokens: Mapped[int | None] = mapped_column(Integer)
     outcome: Mapped[str] = mapped_column(String(16), default=Outcome.COMPLETE)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class MemoryReset(Base):
+    """A fresh start in a channel: turns up to `after_turn_id` are no longer sent as context."""
+
+    __tablename__ = "memory_resets"
+    __table_args__ = (Index("ix_memory_resets_channel", "team_id", "channel_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    team_id: Mapped[str] = mapped_column(String(32))
+    channel_id: Mapped[str] = mapped_column(String(32))
+    after_turn_id: Mapped[int] = mapped_column(Integer)
+    user_id: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.store.models import Outcome, SlackEvent, Turn, UsageRecord
+from bot.store.models import MemoryReset, Outcome, SlackEvent, Turn, UsageRecord
 
 
 @dataclass(frozen=True)
@@ -20,6 +20,7 @@ class TurnRecord:
     user_id: str | None
     text: str
     outcome: str
+    tokens: int | None = None
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,10 @@ class Place:
     thread_ts: str
 
 
+def _record(turn: Turn) -> TurnRecord:
+    return TurnRecord(turn.id, turn.role, turn.user_id, turn.text, turn.outcome, turn.tokens)
+
+
 class Store:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
@@ -73,6 +78,7 @@ class Store:
         user_id: str | None,
         ts: str | None,
         outcome: Outcome = Outcome.COMPLETE,
+        tokens: int | None = None,
     ) -> int:
         async with self._sessions() as session:
             turn = Turn(
@@ -84,6 +90,7 @@ class Store:
                 user_id=user_id,
                 text=text,
                 outcome=outcome,
+                tokens=tokens,
             )
             session.add(turn)
             await session.commit()
@@ -103,7 +110,58 @@ class Store:
         )
         async with self._sessions() as session:
             rows = (await session.scalars(query)).all()
-        return [TurnRecord(t.id, t.role, t.user_id, t.text, t.outcome) for t in rows]
+        return [_record(t) for t in rows]
+
+    async def conversation(self, place: Place, channel_turns: int) -> list[TurnRecord]:
+        """What a question in `place` is answered with, oldest first.
+
+        A thread is one conversation; before its first turn come the channel's latest
+        `channel_turns` turns from other threads (after the last reset), so a new question
+        knows what was said earlier in the channel.
+        """
+        thread = await self.thread_turns(place)
+        if channel_turns <= 0:
+            return thread
+        async with self._sessions() as session:
+            reset = await session.scalar(
+                select(func.max(MemoryReset.after_turn_id)).where(
+                    MemoryReset.team_id == place.team_id,
+                    MemoryReset.channel_id == place.channel_id,
+                )
+            )
+            query = select(Turn).where(
+                Turn.team_id == place.team_id,
+                Turn.channel_id == place.channel_id,
+                Turn.thread_ts != place.thread_ts,
+                Turn.outcome != Outcome.STREAMING,
+                Turn.id > (reset or 0),
+            )
+            if thread:
+                query = query.where(Turn.id < thread[0].id)
+            rows = (
+                await session.scalars(query.order_by(Turn.id.desc()).limit(channel_turns))
+            ).all()
+        return [_record(t) for t in reversed(rows)] + thread
+
+    async def reset_memory(self, team_id: str, channel_id: str, user_id: str | None) -> None:
+        """Stop sending the channel's turns so far as context; they stay stored for the ledger."""
+        async with self._sessions() as session, session.begin():
+            last = await session.scalar(
+                select(func.max(Turn.id)).where(
+                    Turn.team_id == team_id, Turn.channel_id == channel_id
+                )
+            )
+            session.add(
+                MemoryReset(
+                    team_id=team_id, channel_id=channel_id, after_turn_id=last or 0, user_id=user_id
+                )
+            )
+
+    async def set_turn(self, turn_id: int, *, text: str, outcome: Outcome) -> None:
+        async with self._sessions() as session, session.begin():
+            await session.execute(
+                update(Turn).where(Turn.id == turn_id).values(text=text, outcome=outcome)
+            )
 
     async def finish_reply(
         self, place: Place, *, turn_id: int, text: str, user_id: str | None, usage: UsageRow

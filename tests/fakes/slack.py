@@ -19,7 +19,16 @@ from typing import Any
 
 from aiohttp import web
 
-from .slack_store import Call, FailRule, Limiters, Message, TsClock, parse_params
+from .slack_store import (
+    Call,
+    FailRule,
+    Limiters,
+    Message,
+    TsClock,
+    blocks_error,
+    parse_params,
+    shown_text,
+)
 
 POST_TEXT_LIMIT = 40_000  # chat.postMessage truncates beyond this (warning message_truncated)
 UPDATE_TEXT_LIMIT = 4_000  # chat.update refuses beyond this (msg_too_long)
@@ -151,7 +160,7 @@ class FakeSlack:
         return sorted((m for m in replies if not m.deleted), key=lambda m: m.ts)
 
     def thread_text(self, channel: str, thread_ts: str) -> list[str]:
-        return [m.text for m in self.thread(channel, thread_ts)]
+        return [m.shown for m in self.thread(channel, thread_ts)]
 
     def add_user_message(
         self, channel: str, text: str, user: str = "U0USER", thread_ts: str | None = None
@@ -255,6 +264,8 @@ class FakeSlack:
             raise SlackError("channel_not_found")
         if not (text or p.get("blocks") or p.get("attachments")):
             raise SlackError("no_text")
+        if error := blocks_error(p.get("blocks")):
+            raise SlackError(error)
         out: dict[str, Any] = {"ok": True}
         if len(text) > POST_TEXT_LIMIT:
             text = text[:POST_TEXT_LIMIT]
@@ -272,8 +283,10 @@ class FakeSlack:
             raise SlackError("msg_too_long")
         if msg.user != self.bot_user_id:
             raise SlackError("cant_update_message")
+        if error := blocks_error(p.get("blocks")):
+            raise SlackError(error)
         msg.text, msg.blocks = text, p.get("blocks", msg.blocks)
-        msg.versions.append(text)
+        msg.versions.append(msg.shown)
         return {
             "ok": True,
             "channel": msg.channel,
@@ -319,7 +332,14 @@ class FakeSlack:
         bot_id: str | None,
     ) -> Message:
         msg = Message(
-            channel, self._clock.next(), thread_ts, text, blocks, user, [text], bot_id=bot_id
+            channel,
+            self._clock.next(),
+            thread_ts,
+            text,
+            blocks,
+            user,
+            [shown_text(text, blocks)],
+            bot_id=bot_id,
         )
         self.messages[channel][msg.ts] = msg
         return msg

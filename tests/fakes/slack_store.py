@@ -38,9 +38,24 @@ class Message:
     text: str
     blocks: list[dict[str, Any]] | None
     user: str
-    versions: list[str]  # text of every version, first = as posted
+    versions: list[str]  # what users saw in every version (see `shown`), first = as posted
     deleted: bool = False
     bot_id: str | None = None
+
+    @property
+    def shown(self) -> str:
+        """What a person sees: the blocks' text when there are blocks, else `text`."""
+        return shown_text(self.text, self.blocks)
+
+    @property
+    def buttons(self) -> list[dict[str, Any]]:
+        """The interactive elements the message carries now."""
+        return [
+            element
+            for block in self.blocks or []
+            if block.get("type") == "actions"
+            for element in block.get("elements", [])
+        ]
 
     def to_api(self) -> dict[str, Any]:
         """Render the message like Slack's `message` objects."""
@@ -53,6 +68,43 @@ class Message:
         if self.blocks is not None:
             out["blocks"] = self.blocks
         return out
+
+
+# Block Kit limits Slack enforces with `invalid_blocks` (PLATFORM.md A2).
+MAX_BLOCKS = 50
+SECTION_TEXT_MAX = 3000
+MARKDOWN_TOTAL_MAX = 12000
+
+
+def shown_text(text: str, blocks: list[dict[str, Any]] | None) -> str:
+    if not blocks:
+        return text
+    parts = []
+    for block in blocks:
+        if block.get("type") == "markdown":
+            parts.append(str(block.get("text", "")))
+        elif block.get("type") == "section":
+            parts.append(str((block.get("text") or {}).get("text", "")))
+    return "\n".join(parts)
+
+
+def blocks_error(blocks: Any) -> str | None:
+    """The error Slack gives for these blocks, or None when they are valid."""
+    if blocks is None:
+        return None
+    if not isinstance(blocks, list) or len(blocks) > MAX_BLOCKS:
+        return "invalid_blocks"
+    markdown = 0
+    for block in blocks:
+        kind = block.get("type") if isinstance(block, dict) else None
+        if kind == "markdown":
+            markdown += len(str(block.get("text", "")))
+        elif kind == "section":
+            if len(str((block.get("text") or {}).get("text", ""))) > SECTION_TEXT_MAX:
+                return "invalid_blocks"
+        elif kind not in ("actions", "context", "divider", "header", "rich_text"):
+            return "invalid_blocks"
+    return "invalid_blocks" if markdown > MARKDOWN_TOTAL_MAX else None
 
 
 class TsClock:

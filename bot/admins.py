@@ -1,0 +1,42 @@
+"""Who is an admin: Slack workspace admins and owners (users.info, cached), plus ADMIN_USER_IDS."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import aiohttp
+from slack_sdk.errors import SlackClientError
+from slack_sdk.web.async_client import AsyncWebClient
+
+log = logging.getLogger(__name__)
+
+# users.info is Tier 4, but a click or a command should not cost a Slack call each time;
+# a few minutes is short enough for a revoked admin to lose the right soon.
+CACHE_SECONDS = 300.0
+
+
+class Admins:
+    def __init__(self, slack: AsyncWebClient, configured: frozenset[str]) -> None:
+        self._slack = slack
+        self._configured = configured
+        self._cache: dict[str, tuple[float, bool]] = {}
+
+    async def is_admin(self, user_id: str) -> bool:
+        if user_id in self._configured:
+            return True
+        cached = self._cache.get(user_id)
+        if cached is not None and time.monotonic() - cached[0] < CACHE_SECONDS:
+            return cached[1]
+        try:
+            response = await self._slack.users_info(user=user_id)
+        except (SlackClientError, aiohttp.ClientError, OSError, TimeoutError):
+            # Fail closed, and do not cache: the next try may reach Slack.
+            log.warning("users.info failed for %s; treating as not an admin", user_id)
+            return False
+        user = response.get("user") or {}
+        admin = not user.get("is_bot") and any(
+            bool(user.get(flag)) for flag in ("is_admin", "is_owner", "is_primary_owner")
+        )
+        self._cache[user_id] = (time.monotonic(), admin)
+        return admin

@@ -1,0 +1,93 @@
+"""What a reply message shows at each stage, as Slack payloads. Pure.
+
+- working: the placeholder while Claude has not written anything yet, with a Stop button;
+- interim: mrkdwn of the text so far in a section block, with the Stop button;
+- final: the answer as standard Markdown in a `markdown` block, mrkdwn fallback text, no button.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.mrkdwn import defuse_mass_mentions, to_mrkdwn
+from bot.slack_text import (
+    FALLBACK_TEXT_LIMIT,
+    SECTION_TEXT_LIMIT,
+    WORKING_TEXT,
+    WRITING_SUFFIX,
+)
+
+STOP_ACTION_ID = "stop_reply"
+# Interim text lives in one section block; keep room for the writing indicator.
+INTERIM_LIMIT = SECTION_TEXT_LIMIT - 100
+TAIL_MARK = "…\n"
+
+
+@dataclass(frozen=True)
+class View:
+    text: str
+    blocks: list[dict[str, Any]] = field(default_factory=list)
+
+
+def stop_button(stop_key: str) -> dict[str, Any]:
+    return {
+        "type": "actions",
+        "block_id": "reply_controls",
+        "elements": [
+            {
+                "type": "button",
+                "action_id": STOP_ACTION_ID,
+                "text": {"type": "plain_text", "text": "Stop", "emoji": True},
+                "style": "danger",
+                "value": stop_key,
+            }
+        ],
+    }
+
+
+def working_view(stop_key: str | None) -> View:
+    return _with_controls(WORKING_TEXT, stop_key)
+
+
+def interim_view(markdown: str, stop_key: str | None) -> View:
+    shown = tail(to_mrkdwn(markdown), INTERIM_LIMIT - len(WRITING_SUFFIX))
+    return _with_controls(shown + WRITING_SUFFIX, stop_key)
+
+
+def final_view(markdown: str) -> View:
+    safe = defuse_mass_mentions(markdown)
+    return View(
+        text=shorten(to_mrkdwn(safe), FALLBACK_TEXT_LIMIT),
+        blocks=[{"type": "markdown", "text": safe}],
+    )
+
+
+def _with_controls(mrkdwn: str, stop_key: str | None) -> View:
+    blocks: list[dict[str, Any]] = [{"type": "section", "text": {"type": "mrkdwn", "text": mrkdwn}}]
+    if stop_key is not None:
+        blocks.append(stop_button(stop_key))
+    return View(text=mrkdwn, blocks=blocks)
+
+
+def tail(mrkdwn: str, limit: int) -> str:
+    """The latest part of a long text (what a reader watching the stream looks at).
+
+    Starts at a line if one is near, and reopens a code block the cut landed in.
+    """
+    if len(mrkdwn) <= limit:
+        return mrkdwn
+    budget = limit - len(TAIL_MARK) - 4
+    start = len(mrkdwn) - budget
+    newline = mrkdwn.find("\n", start, start + 400)
+    if newline != -1:
+        start = newline + 1
+    reopen = "```\n" if mrkdwn.count("```", 0, start) % 2 else ""
+    return TAIL_MARK + reopen + mrkdwn[start:]
+
+
+def shorten(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    cut = text.rfind(" ", 0, limit - 1)
+    return text[: cut if cut > limit // 2 else limit - 1].rstrip() + "…"
