@@ -130,3 +130,24 @@ async def test_reaching_the_internet_fails_loudly(no_internet: list[str]) -> Non
         await client.auth_test()
     assert no_internet == ["lookup slack.com"]
     no_internet.clear()  # expected here; any other test with attempts fails at teardown
+
+
+def test_system_prompt_can_come_from_a_file(tmp_path: Path) -> None:
+    prompt = tmp_path / "prompt.txt"
+    prompt.write_text("You are the release bot.\n", encoding="utf-8")
+    base = {"slack_bot_token": "xoxb-1", "slack_signing_secret": "s", "anthropic_api_key": "k"}
+    settings = load_settings(_env_file=None, system_prompt_file=str(prompt), **base)
+    assert settings.system_prompt == "You are the release bot."
+    with pytest.raises(ConfigError, match="SYSTEM_PROMPT_FILE cannot be read"):
+        load_settings(_env_file=None, system_prompt_file=str(tmp_path / "missing.txt"), **base)
+
+
+def test_admin_user_ids_accept_commas_and_spaces() -> None:
+    settings = load_settings(
+        _env_file=None,
+        slack_bot_token="xoxb-1",
+        slack_signing_secret="s",
+        anthropic_api_key="k",
+        admin_user_ids="U1, U2,U3",
+    )
+    assert settings.admin_user_ids == {"U1", "U2", "U3"}
