@@ -10,8 +10,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
 import aiohttp
@@ -19,13 +20,16 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.admins import Admins
+from bot.budgets import Budgets
 from bot.claude import Claude, Prompt
-from bot.context import QuestionTooLong, budget_for, estimate_tokens, fit
+from bot.context import Context, QuestionTooLong, budget_for, estimate_tokens, fit
 from bot.errors import ClaudeError
+from bot.pricing import PriceTable, Tokens
 from bot.relay import Relay, RelayResult
 from bot.slack_text import escape_mrkdwn
-from bot.store import Outcome, Place, Store, UsageRow
-from bot.views import final_view, shorten, working_view
+from bot.store import Ledger, Outcome, Place, Store, TurnRecord, UsageRow
+from bot.store.models import utcnow
+from bot.views import shorten, working_view
 
 log = logging.getLogger(__name__)
 
@@ -71,12 +75,20 @@ class Responder:
         self,
         *,
         store: Store,
+        ledger: Ledger,
         claude: Claude,
         slack: AsyncWebClient,
         admins: Admins,
+        budgets: Budgets,
+        prices: PriceTable,
         settings: ReplySettings,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._store = store
+        self._ledger = ledger
+        self._budgets = budgets
+        self._prices = prices
+        self._clock = clock
         self._claude = claude
         self._slack = slack
         self._admins = admins
@@ -108,8 +120,10 @@ class Responder:
         """`/ask`: show the question to the channel, then answer in its thread.
 
         False when Slack refuses the post (the bot is not in that conversation); nothing is
-        stored or billed then.
+        stored or billed then. A question over budget is refused before anything is posted.
         """
+        if await self._admit(Place(team_id, channel_id, ""), user_id, text, None) is None:
+            return True
         shown = f"<@{user_id}> asked: {escape_mrkdwn(shorten(text, ASKED_PREVIEW_LIMIT))}"
         try:
             posted = await self._slack.chat_postMessage(channel=channel_id, text=shown)
@@ -128,6 +142,18 @@ class Responder:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         place = question.place
+        # Replies to a top-level message start a thread; a note to the asker alone can only
+        # appear in a thread that exists already.
+        existing_thread = question.reply_thread_ts not in (None, question.ts)
+        context = await self._admit(
+            place,
+            question.user_id,
+            question.text,
+            question.reply_thread_ts if existing_thread else None,
+            reply_to=question.reply_thread_ts,
+        )
+        if context is None:
+            return None
         await self._store.add_turn(
             place,
             role="user",
@@ -154,17 +180,6 @@ class Responder:
             place, role="assistant", text="", user_id=None, ts=reply_ts, outcome=Outcome.STREAMING
         )
         settings = self._settings
-        try:
-            context = await fit(
-                await self._store.conversation(place, settings.channel_memory_turns),
-                system=settings.system_prompt,
-                budget=budget_for(settings.context_window, settings.max_tokens),
-                count=self._count,
-            )
-        except QuestionTooLong as error:
-            await self._refuse(place.channel_id, reply_ts, error.user_message)
-            await self._store.set_turn(turn_id, text="", outcome=Outcome.ERROR)
-            return None
         relay = Relay(
             self._slack,
             channel=place.channel_id,
@@ -185,14 +200,68 @@ class Responder:
             )
         finally:
             del self._active[stop_key]
-        await self._store.finish_reply(
+        await self._ledger.finish_reply(
             place,
             turn_id=turn_id,
             text=result.text,
             user_id=question.user_id,
             usage=self._usage_row(result),
         )
+        await self._warn(place.channel_id, question.user_id, place.team_id)
         return result
+
+    async def _admit(
+        self,
+        place: Place,
+        user_id: str,
+        text: str,
+        note_thread: str | None,
+        *,
+        reply_to: str | None = None,
+    ) -> Context | None:
+        """The context to send, or None after telling the user why nothing will be sent:
+        the question does not fit the context window, or would pass a budget."""
+        settings = self._settings
+        pending = TurnRecord(0, "user", user_id, text, Outcome.COMPLETE, estimate_tokens(text))
+        try:
+            context = await fit(
+                [*await self._store.conversation(place, settings.channel_memory_turns), pending],
+                system=settings.system_prompt,
+                budget=budget_for(settings.context_window, settings.max_tokens),
+                count=self._count,
+            )
+        except QuestionTooLong as error:
+            await self._tell(place.channel_id, user_id, note_thread, error.user_message)
+            return None
+        now = self._clock()
+        refusal = await self._budgets.check(
+            team_id=place.team_id,
+            channel_id=place.channel_id,
+            user_id=user_id,
+            model=settings.model,
+            input_tokens=context.tokens,
+            max_tokens=settings.max_tokens,
+            now=now,
+        )
+        if refusal is not None:
+            await self._tell(place.channel_id, user_id, note_thread, refusal.message(now))
+            return None
+        return context
+
+    async def _warn(self, channel: str, user_id: str, team_id: str) -> None:
+        for note in await self._budgets.warnings(
+            team_id=team_id, channel_id=channel, user_id=user_id, now=self._clock()
+        ):
+            await self._tell(channel, user_id, None, note)
+
+    async def _tell(self, channel: str, user_id: str, thread_ts: str | None, text: str) -> None:
+        """A note only the user sees."""
+        try:
+            await self._slack.chat_postEphemeral(
+                channel=channel, user=user_id, thread_ts=thread_ts, text=f"⚠️ {text}"
+            )
+        except SLACK_ERRORS:
+            log.exception("could not tell %s in %s", user_id, channel)
 
     async def _count(self, system: str, prompts: Sequence[Prompt]) -> int:
         try:
@@ -203,15 +272,6 @@ class Responder:
             # Without an exact count, the conservative estimate decides.
             log.warning("count_tokens failed; using the estimate", exc_info=True)
             return estimate_tokens(system) + sum(estimate_tokens(p.text) for p in prompts)
-
-    async def _refuse(self, channel: str, ts: str, message: str) -> None:
-        view = final_view(f"⚠️ {message}")
-        try:
-            await self._slack.chat_update(
-                channel=channel, ts=ts, text=view.text, blocks=view.blocks
-            )
-        except SLACK_ERRORS:
-            log.exception("could not show a refusal channel=%s", channel)
 
     def _usage_row(self, result: RelayResult) -> UsageRow:
         finished = result.finished
@@ -226,6 +286,14 @@ class Responder:
         else:
             error_kind = finished.error.failure.value if finished.error else None
         usage = finished.usage
+        model = finished.model or self._settings.model
+        tokens = Tokens(
+            input=usage.input_tokens,
+            output=usage.output_tokens,
+            cache_write_5m=usage.cache_write_5m,
+            cache_write_1h=usage.cache_write_1h,
+            cache_read=usage.cache_read,
+        )
         return UsageRow(
             requested_model=self._settings.model,
             resolved_model=finished.model,
@@ -240,6 +308,9 @@ class Responder:
             latency_ms=finished.latency_ms,
             outcome=outcome,
             error_kind=error_kind,
+            cost_micros=self._prices.cost_micros(model, tokens),
+            cache_savings_micros=self._prices.cache_savings_micros(model, tokens),
+            price_version=self._prices.version,
         )
 
 

@@ -25,10 +25,13 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.admins import Admins
 from bot.answer import ReplySettings, Responder
+from bot.budgets import BudgetDefaults, Budgets
 from bot.claude import Claude
 from bot.config import Settings
 from bot.listeners import Listeners
-from bot.store import Store, make_engine, make_sessionmaker
+from bot.pricing import load_price_table
+from bot.store import Ledger, Store, make_engine, make_sessionmaker
+from bot.store.budget_store import BudgetStore
 from bot.store.migrate import upgrade
 
 log = logging.getLogger(__name__)
@@ -55,8 +58,19 @@ class RunningBot:
     port: int
     health: Health
     store: Store
+    ledger: Ledger
     responder: Responder
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
+
+
+def budget_defaults(settings: Settings) -> BudgetDefaults:
+    return BudgetDefaults(
+        **{
+            f"{scope}_{period}": settings.budget_micros(scope, period)
+            for scope in ("workspace", "channel", "user")
+            for period in ("daily", "monthly")
+        }
+    )
 
 
 def slack_client(settings: Settings) -> AsyncWebClient:
@@ -77,8 +91,11 @@ async def running_bot(settings: Settings) -> AsyncIterator[RunningBot]:
     await asyncio.to_thread(upgrade, settings.database_url)
     health.migrated = True
 
+    prices = load_price_table(settings.pricing_file)
     engine = make_engine(settings.database_url)
-    store = Store(make_sessionmaker(engine))
+    sessions = make_sessionmaker(engine)
+    store = Store(sessions)
+    ledger = Ledger(sessions)
     slack = slack_client(settings)
     claude = Claude.connect(
         api_key=settings.anthropic_api_key,
@@ -86,11 +103,16 @@ async def running_bot(settings: Settings) -> AsyncIterator[RunningBot]:
         max_retries=settings.anthropic_max_retries,
         timeout=settings.anthropic_timeout,
     )
+    admins = Admins(slack, settings.admin_user_ids)
+    budgets = Budgets(BudgetStore(sessions), budget_defaults(settings), prices)
     responder = Responder(
         store=store,
+        ledger=ledger,
         claude=claude,
         slack=slack,
-        admins=Admins(slack, settings.admin_user_ids),
+        admins=admins,
+        budgets=budgets,
+        prices=prices,
         settings=ReplySettings(
             model=settings.claude_model,
             max_tokens=settings.claude_max_tokens,
@@ -112,7 +134,7 @@ async def running_bot(settings: Settings) -> AsyncIterator[RunningBot]:
     site = web.TCPSite(runner, settings.host, settings.port)
     await site.start()
     port = _bound_port(runner, settings.port)
-    bot = RunningBot(port=port, health=health, store=store, responder=responder)
+    bot = RunningBot(port=port, health=health, store=store, ledger=ledger, responder=responder)
     bot.tasks.add(asyncio.create_task(_check_slack(slack, health)))
     socket_handler: AsyncSocketModeHandler | None = None
     try:

@@ -8,6 +8,7 @@ each variable and where to get its value, so start-up never ends in a traceback.
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -35,6 +36,13 @@ HINTS: dict[str, str] = {
     "SYSTEM_PROMPT_FILE": "a path to a UTF-8 text file",
     "CHANNEL_MEMORY_TURNS": "a whole number ≥ 0, e.g. 20 (0 turns channel memory off)",
     "ADMIN_USER_IDS": "Slack user ids separated by commas, e.g. U012AB3CD,U045EF6GH",
+    "PRICING_FILE": "a path to a TOML price file (see bot/prices.toml)",
+    "BUDGET_DAILY_USD": "dollars, e.g. 20 or 7.50; empty for none",
+    "BUDGET_MONTHLY_USD": "dollars, e.g. 300; empty for none",
+    "BUDGET_CHANNEL_DAILY_USD": "dollars, e.g. 5; empty for none",
+    "BUDGET_CHANNEL_MONTHLY_USD": "dollars, e.g. 100; empty for none",
+    "BUDGET_USER_DAILY_USD": "dollars, e.g. 2; empty for none",
+    "BUDGET_USER_MONTHLY_USD": "dollars, e.g. 40; empty for none",
     "DATABASE_URL": "e.g. sqlite+aiosqlite:///./data/bot.db or "
     "postgresql+asyncpg://user:pass@host/db",
     "HOST": "an interface address, e.g. 0.0.0.0",
@@ -44,6 +52,8 @@ HINTS: dict[str, str] = {
 }
 
 NOT_SET = "is not set"
+# Dollars with at most 6 decimals (micro-dollars), as budgets are kept.
+Money = Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=6)]
 
 DEFAULT_SYSTEM_PROMPT = """\
 You are Claude, an AI assistant in a Slack workspace. People reach you by mentioning you in \
@@ -88,6 +98,13 @@ class Settings(DatabaseSettings):
     system_prompt_file: Path | None = None
     channel_memory_turns: Annotated[int, Field(ge=0)] = 20
     admin_user_ids: Annotated[frozenset[str], NoDecode] = frozenset()
+    pricing_file: Path | None = None
+    budget_daily_usd: Money | None = None
+    budget_monthly_usd: Money | None = None
+    budget_channel_daily_usd: Money | None = None
+    budget_channel_monthly_usd: Money | None = None
+    budget_user_daily_usd: Money | None = None
+    budget_user_monthly_usd: Money | None = None
 
     host: str = "0.0.0.0"  # noqa: S104 - a server in a container listens on every interface
     port: Annotated[int, Field(ge=0, le=65535)] = 3000  # 0: any free port
@@ -109,6 +126,13 @@ class Settings(DatabaseSettings):
     @field_validator(
         "slack_signing_secret",
         "system_prompt_file",
+        "pricing_file",
+        "budget_daily_usd",
+        "budget_monthly_usd",
+        "budget_channel_daily_usd",
+        "budget_channel_monthly_usd",
+        "budget_user_daily_usd",
+        "budget_user_monthly_usd",
         "slack_app_token",
         "anthropic_base_url",
         mode="before",
@@ -125,6 +149,11 @@ class Settings(DatabaseSettings):
         if not value and not info.data.get("slack_app_token"):
             raise ValueError(NOT_SET)
         return value
+
+    def budget_micros(self, scope: str, period: str) -> int | None:
+        name = "budget_" + ("" if scope == "workspace" else f"{scope}_") + f"{period}_usd"
+        value: Decimal | None = getattr(self, name)
+        return None if value is None else int(value * 1_000_000)
 
     @property
     def socket_mode(self) -> bool:

@@ -46,6 +46,7 @@ class Context:
     system: str
     prompts: list[Prompt]
     omitted: int
+    tokens: int  # input tokens: exact when counted, else the (high) estimate
 
 
 def estimate_tokens(text: str) -> int:
@@ -107,15 +108,15 @@ async def fit(
         used += cost
         kept += 1
     while True:
-        context = _context(turns, kept, system)
         estimate = used + (budget - room)
+        context = _context(turns, kept, system, estimate)
         if estimate <= budget * COUNT_EXACTLY_ABOVE or count is None:
             if estimate > budget:
                 raise QuestionTooLong(estimate, budget)
             return context
         exact = await count(context.system, context.prompts)
         if exact <= budget:
-            return context
+            return _context(turns, kept, system, exact)
         if kept <= 1:
             raise QuestionTooLong(exact, budget)
         # Drop the oldest kept turns until the estimate falls by at least the overflow.
@@ -127,10 +128,11 @@ async def fit(
             kept -= 1
 
 
-def _context(turns: Sequence[TurnRecord], kept: int, system: str) -> Context:
+def _context(turns: Sequence[TurnRecord], kept: int, system: str, tokens: int) -> Context:
     omitted = len(turns) - kept
     return Context(
         system=system + (OMITTED_NOTE if omitted else ""),
         prompts=build_prompts(turns[len(turns) - kept :]),
         omitted=omitted,
+        tokens=tokens,
     )

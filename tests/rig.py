@@ -207,7 +207,7 @@ class BotUnderTest:
         )
 
     async def usage(self) -> list[UsageRecord]:
-        return await self.running.store.usage_rows()
+        return await self.running.ledger.usage_rows()
 
     async def wait_for_usage(self, count: int, timeout: float = 10.0) -> list[UsageRecord]:
         """Wait until `count` Claude requests are in the ledger (a reply is finished then)."""

@@ -59,12 +59,12 @@ async def test_a_question_too_long_for_the_window_gets_a_clear_message(
     )
     async with start_bot(settings) as bot:
         mention = await bot.mention("word " * 4000)
-        await fake_slack.wait_for(
-            lambda: any("too long" in t for t in fake_slack.thread_text(CHANNEL, mention.ts))
-        )
+        await fake_slack.wait_for(lambda: bool(fake_slack.ephemerals))
         assert await bot.usage() == []
 
-    [reply] = fake_slack.thread(CHANNEL, mention.ts)
-    assert "Your message is too long for me to read at once" in reply.shown
-    assert reply.buttons == []
+    # Only the asker is told; nothing is posted in the channel and no model call is made.
+    [note] = fake_slack.ephemerals
+    assert note.params["user"] == "U0USER"
+    assert "Your message is too long for me to read at once" in note.params["text"]
+    assert fake_slack.thread(CHANNEL, mention.ts) == []
     assert fake_anthropic.message_requests == []

@@ -82,8 +82,10 @@ async def test_no_indicator_or_button_remains_whatever_happened(
         Reply(status=401),
     )
     async with start_bot(settings) as bot:
-        mentions = [await bot.mention(f"q{i}") for i in range(3)]
-        await bot.wait_for_usage(3)
+        mentions = []
+        for i in range(3):
+            mentions.append(await bot.mention(f"q{i}"))
+            await bot.wait_for_usage(i + 1)
 
     replies = [fake_slack.thread(CHANNEL, m.ts)[0] for m in mentions]
     for reply in replies:

@@ -18,7 +18,8 @@ LEDGER_COLUMNS = {
     "id", "team_id", "channel_id", "thread_ts", "user_id", "turn_id", "requested_model",
     "resolved_model", "input_tokens", "output_tokens", "cache_write_5m_tokens",
     "cache_write_1h_tokens", "cache_read_tokens", "stop_reason", "request_id", "ttft_ms",
-    "latency_ms", "outcome", "error_kind", "created_at",
+    "latency_ms", "outcome", "error_kind", "cost_micros", "cache_savings_micros",
+    "price_version", "day", "created_at",
 }  # fmt: skip
 
 
@@ -39,7 +40,10 @@ async def test_migrations_build_the_schema_the_models_describe(tmp_path: Path) -
         busy = (await conn.execute(sa.text("PRAGMA busy_timeout"))).scalar()
     await engine.dispose()
     assert diff == []
-    assert {"slack_events", "turns", "usage_ledger", "alembic_version"} <= tables
+    assert {
+        "slack_events", "turns", "usage_ledger", "alembic_version", "memory_resets",
+        "usage_daily_channel", "usage_daily_user", "budgets", "budget_refusals", "budget_warnings",
+    } <= tables  # fmt: skip
     assert ledger == LEDGER_COLUMNS
     assert (mode, fks, busy) == ("wal", 1, 5000)
 

@@ -8,7 +8,17 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from sqlalchemy import DateTime, ForeignKey, Index, Integer, MetaData, String, Text
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # Stable constraint names, so migrations can alter them on every backend.
@@ -91,6 +101,9 @@ class UsageRecord(Base):
         Index("ix_usage_ledger_created_at", "created_at"),
         Index("ix_usage_ledger_channel", "team_id", "channel_id", "created_at"),
         Index("ix_usage_ledger_user", "team_id", "user_id", "created_at"),
+        Index("ix_usage_ledger_team_day", "team_id", "day"),
+        Index("ix_usage_ledger_channel_day", "team_id", "channel_id", "day"),
+        Index("ix_usage_ledger_user_day", "team_id", "user_id", "day"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -112,4 +125,93 @@ class UsageRecord(Base):
     latency_ms: Mapped[int] = mapped_column(Integer, default=0)
     outcome: Mapped[str] = mapped_column(String(16))
     error_kind: Mapped[str | None] = mapped_column(String(32))
+    # Priced when written, from the price table named by price_version; None = unknown.
+    cost_micros: Mapped[int | None] = mapped_column(BigInteger)
+    cache_savings_micros: Mapped[int | None] = mapped_column(BigInteger)
+    price_version: Mapped[str | None] = mapped_column(String(64))
+    day: Mapped[str] = mapped_column(String(10), server_default="")  # UTC, YYYY-MM-DD
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class _DailySums:
+    """Running sums per UTC day, kept in the transaction that writes each ledger row, so
+    reports read thousands of rows instead of millions."""
+
+    requests: Mapped[int] = mapped_column(Integer, default=0)
+    input_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    output_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    cache_write_5m_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    cache_write_1h_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    cache_read_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    cost_micros: Mapped[int] = mapped_column(BigInteger, default=0)  # of priced requests
+    unknown_cost_requests: Mapped[int] = mapped_column(Integer, default=0)
+    cache_savings_micros: Mapped[int] = mapped_column(BigInteger, default=0)
+    partial_requests: Mapped[int] = mapped_column(Integer, default=0)
+    error_requests: Mapped[int] = mapped_column(Integer, default=0)
+    stopped_requests: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class UsageDailyChannel(_DailySums, Base):
+    __tablename__ = "usage_daily_channel"
+
+    team_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)
+    channel_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    model: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+
+class UsageDailyUser(_DailySums, Base):
+    __tablename__ = "usage_daily_user"
+
+    team_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+
+
+class Budget(Base):
+    """A budget an admin set from Slack; limit_micros None means "no budget" (overrides
+    the settings' default). Without a row, the settings' default applies."""
+
+    __tablename__ = "budgets"
+    __table_args__ = (UniqueConstraint("team_id", "scope", "target", "period"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    team_id: Mapped[str] = mapped_column(String(32))
+    scope: Mapped[str] = mapped_column(String(16))  # workspace | channel | user
+    target: Mapped[str] = mapped_column(String(32))  # "" for the workspace
+    period: Mapped[str] = mapped_column(String(16))  # daily | monthly
+    limit_micros: Mapped[int | None] = mapped_column(BigInteger)
+    set_by: Mapped[str | None] = mapped_column(String(32))
+    set_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class BudgetRefusal(Base):
+    """A request refused before any model call; costs nothing, counted in the report."""
+
+    __tablename__ = "budget_refusals"
+    __table_args__ = (Index("ix_budget_refusals_team_day", "team_id", "day"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    team_id: Mapped[str] = mapped_column(String(32))
+    channel_id: Mapped[str] = mapped_column(String(32))
+    user_id: Mapped[str | None] = mapped_column(String(32))
+    scope: Mapped[str] = mapped_column(String(16))
+    period: Mapped[str] = mapped_column(String(16))
+    estimate_micros: Mapped[int] = mapped_column(BigInteger)
+    day: Mapped[str] = mapped_column(String(10))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class BudgetWarning(Base):
+    """The 80 % warning, given once per budget and period window."""
+
+    __tablename__ = "budget_warnings"
+    __table_args__ = (UniqueConstraint("team_id", "scope", "target", "period", "window"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    team_id: Mapped[str] = mapped_column(String(32))
+    scope: Mapped[str] = mapped_column(String(16))
+    target: Mapped[str] = mapped_column(String(32))
+    period: Mapped[str] = mapped_column(String(16))
+    window: Mapped[str] = mapped_column(String(10))  # the window's first day
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

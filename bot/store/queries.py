@@ -1,4 +1,4 @@
-"""The queries the bot runs. Each method is one short transaction."""
+"""Conversation queries: events taken, turns, channel memory. Each method is one transaction."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.store.models import MemoryReset, Outcome, SlackEvent, Turn, UsageRecord
+from bot.store.models import MemoryReset, Outcome, SlackEvent, Turn
 
 
 @dataclass(frozen=True)
@@ -21,25 +21,6 @@ class TurnRecord:
     text: str
     outcome: str
     tokens: int | None = None
-
-
-@dataclass(frozen=True)
-class UsageRow:
-    """What one Claude request used; written together with the reply's final text."""
-
-    requested_model: str
-    resolved_model: str | None
-    input_tokens: int
-    output_tokens: int
-    cache_write_5m_tokens: int
-    cache_write_1h_tokens: int
-    cache_read_tokens: int
-    stop_reason: str | None
-    request_id: str | None
-    ttft_ms: int | None
-    latency_ms: int
-    outcome: Outcome
-    error_kind: str | None
 
 
 @dataclass(frozen=True)
@@ -162,41 +143,3 @@ class Store:
             await session.execute(
                 update(Turn).where(Turn.id == turn_id).values(text=text, outcome=outcome)
             )
-
-    async def finish_reply(
-        self, place: Place, *, turn_id: int, text: str, user_id: str | None, usage: UsageRow
-    ) -> None:
-        """Write the reply's final text and its ledger row in one transaction."""
-        async with self._sessions() as session, session.begin():
-            await session.execute(
-                update(Turn)
-                .where(Turn.id == turn_id)
-                .values(text=text, outcome=usage.outcome, tokens=usage.output_tokens)
-            )
-            session.add(
-                UsageRecord(
-                    team_id=place.team_id,
-                    channel_id=place.channel_id,
-                    thread_ts=place.thread_ts,
-                    user_id=user_id,
-                    turn_id=turn_id,
-                    requested_model=usage.requested_model,
-                    resolved_model=usage.resolved_model,
-                    input_tokens=usage.input_tokens,
-                    output_tokens=usage.output_tokens,
-                    cache_write_5m_tokens=usage.cache_write_5m_tokens,
-                    cache_write_1h_tokens=usage.cache_write_1h_tokens,
-                    cache_read_tokens=usage.cache_read_tokens,
-                    stop_reason=usage.stop_reason,
-                    request_id=usage.request_id,
-                    ttft_ms=usage.ttft_ms,
-                    latency_ms=usage.latency_ms,
-                    outcome=usage.outcome,
-                    error_kind=usage.error_kind,
-                )
-            )
-
-    async def usage_rows(self) -> list[UsageRecord]:
-        """Every ledger row, oldest first (reports aggregate in SQL; this is for tests)."""
-        async with self._sessions() as session:
-            return list((await session.scalars(select(UsageRecord).order_by(UsageRecord.id))).all())

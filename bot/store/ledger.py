@@ -1,0 +1,271 @@
+"""The usage ledger: one row per Claude request, priced when written, plus daily sums.
+
+Each ledger row and its two daily sums (per channel and model, per user) are written in one
+transaction, so they always agree. Reports read the daily sums where they can (thousands of
+rows) and the ledger itself only for one user's or one channel's detail, through its indexes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
+from datetime import datetime
+from typing import Any, Literal
+
+from sqlalchemy import ColumnElement, Select, case, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.store.models import (
+    BudgetRefusal,
+    Outcome,
+    Turn,
+    UsageDailyChannel,
+    UsageDailyUser,
+    UsageRecord,
+    utcnow,
+)
+from bot.store.queries import Place
+
+GroupBy = Literal["total", "model", "channel", "user", "day"]
+
+
+@dataclass(frozen=True)
+class UsageRow:
+    """What one Claude request used and cost; written together with the reply's final text."""
+
+    requested_model: str
+    resolved_model: str | None
+    input_tokens: int
+    output_tokens: int
+    cache_write_5m_tokens: int
+    cache_write_1h_tokens: int
+    cache_read_tokens: int
+    stop_reason: str | None
+    request_id: str | None
+    ttft_ms: int | None
+    latency_ms: int
+    outcome: Outcome
+    error_kind: str | None
+    cost_micros: int | None = None
+    cache_savings_micros: int | None = None
+    price_version: str | None = None
+
+
+@dataclass
+class Sums:
+    requests: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_write_5m_tokens: int = 0
+    cache_write_1h_tokens: int = 0
+    cache_read_tokens: int = 0
+    cost_micros: int = 0  # of the requests whose cost is known
+    unknown_cost_requests: int = 0
+    cache_savings_micros: int = 0
+    partial_requests: int = 0
+    error_requests: int = 0
+    stopped_requests: int = 0
+
+
+SUM_FIELDS = tuple(f.name for f in fields(Sums))
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Which rows a report covers: UTC days [start, end), optionally one team, channel, user."""
+
+    start: str
+    end: str
+    team_id: str | None = None
+    channel_id: str | None = None
+    user_id: str | None = None
+
+
+def day_of(moment: datetime) -> str:
+    return moment.date().isoformat()
+
+
+class Ledger:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    async def finish_reply(
+        self,
+        place: Place,
+        *,
+        turn_id: int | None,
+        text: str,
+        user_id: str | None,
+        usage: UsageRow,
+        now: datetime | None = None,
+    ) -> None:
+        """Write the reply's final text, its ledger row and the daily sums in one transaction."""
+        now = now or utcnow()
+        day = day_of(now)
+        async with self._sessions() as session, session.begin():
+            if turn_id is not None:
+                await session.execute(
+                    update(Turn)
+                    .where(Turn.id == turn_id)
+                    .values(text=text, outcome=usage.outcome, tokens=usage.output_tokens)
+                )
+            session.add(
+                UsageRecord(
+                    team_id=place.team_id,
+                    channel_id=place.channel_id,
+                    thread_ts=place.thread_ts,
+                    user_id=user_id,
+                    turn_id=turn_id,
+                    day=day,
+                    created_at=now,
+                    **{f.name: getattr(usage, f.name) for f in fields(UsageRow)},
+                )
+            )
+            sums = _sums_of(usage)
+            model = usage.resolved_model or usage.requested_model
+            keys = {"team_id": place.team_id, "day": day}
+            await _add(
+                session,
+                UsageDailyChannel,
+                {**keys, "channel_id": place.channel_id, "model": model},
+                sums,
+            )
+            await _add(session, UsageDailyUser, {**keys, "user_id": user_id or ""}, sums)
+
+    async def usage_rows(self) -> list[UsageRecord]:
+        """Every ledger row, oldest first (reports aggregate in SQL; this is for tests)."""
+        async with self._sessions() as session:
+            query = select(UsageRecord).order_by(UsageRecord.id)
+            return list((await session.scalars(query)).all())
+
+    async def grouped(
+        self, scope: Scope, by: GroupBy, *, limit: int | None = None
+    ) -> list[tuple[str, Sums]]:
+        """Sums per model, channel, user or day (or a total); biggest cost first, days in order."""
+        query = _grouped_query(scope, by)
+        if limit is not None:
+            query = query.limit(limit)
+        async with self._sessions() as session:
+            rows = (await session.execute(query)).all()
+        return [(str(row[0]), Sums(*(int(v or 0) for v in row[1:]))) for row in rows]
+
+    async def refusals(self, scope: Scope) -> int:
+        query = select(func.count()).select_from(BudgetRefusal)
+        query = query.where(BudgetRefusal.day >= scope.start, BudgetRefusal.day < scope.end)
+        for column, value in (
+            (BudgetRefusal.team_id, scope.team_id),
+            (BudgetRefusal.channel_id, scope.channel_id),
+            (BudgetRefusal.user_id, scope.user_id),
+        ):
+            if value is not None:
+                query = query.where(column == value)
+        async with self._sessions() as session:
+            return int(await session.scalar(query) or 0)
+
+
+def _sums_of(usage: UsageRow) -> dict[str, int]:
+    return {
+        "requests": 1,
+        "input_tokens": usage.input_tokens,
+        "output_tokens": usage.output_tokens,
+        "cache_write_5m_tokens": usage.cache_write_5m_tokens,
+        "cache_write_1h_tokens": usage.cache_write_1h_tokens,
+        "cache_read_tokens": usage.cache_read_tokens,
+        "cost_micros": usage.cost_micros or 0,
+        "unknown_cost_requests": int(usage.cost_micros is None),
+        "cache_savings_micros": usage.cache_savings_micros or 0,
+        "partial_requests": int(usage.outcome == Outcome.PARTIAL),
+        "error_requests": int(usage.outcome == Outcome.ERROR),
+        "stopped_requests": int(usage.error_kind == "stopped"),
+    }
+
+
+async def _add(
+    session: AsyncSession,
+    model: type[UsageDailyChannel] | type[UsageDailyUser],
+    keys: dict[str, str],
+    sums: dict[str, int],
+) -> None:
+    """Add to a daily row, creating it when missing (an upsert both SQLite and PostgreSQL run)."""
+    dialect = (await session.connection()).dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(model).values(**keys, **sums)
+    statement = statement.on_conflict_do_update(
+        index_elements=list(keys),
+        set_={name: getattr(model, name) + statement.excluded[name] for name in sums},
+    )
+    await session.execute(statement)
+
+
+def _grouped_query(scope: Scope, by: GroupBy) -> Select[Any]:
+    # Daily sums answer most questions; one user's figures, and users within one channel,
+    # need the ledger (through its team/user/day and team/channel/day indexes).
+    if scope.user_id is not None or (by == "user" and scope.channel_id is not None):
+        return _ledger_query(scope, by)
+    table = UsageDailyUser if by == "user" else UsageDailyChannel
+    key: Any = {
+        "total": func.min(table.day),
+        "model": UsageDailyChannel.model,
+        "channel": UsageDailyChannel.channel_id,
+        "user": UsageDailyUser.user_id,
+        "day": table.day,
+    }[by]
+    sums: list[ColumnElement[Any]] = [func.sum(getattr(table, name)) for name in SUM_FIELDS]
+    conditions = [table.day >= scope.start, table.day < scope.end]
+    if scope.team_id is not None:
+        conditions.append(table.team_id == scope.team_id)
+    if scope.channel_id is not None:
+        conditions.append(UsageDailyChannel.channel_id == scope.channel_id)
+    query = select(key, *sums).where(*conditions)
+    return _order(query, by, key, sums)
+
+
+def _ledger_query(scope: Scope, by: GroupBy) -> Select[Any]:
+    row = UsageRecord
+    key: Any = {
+        "total": func.min(row.day),
+        "model": func.coalesce(row.resolved_model, row.requested_model),
+        "channel": row.channel_id,
+        "user": func.coalesce(row.user_id, ""),
+        "day": row.day,
+    }[by]
+
+    def count_if(condition: ColumnElement[bool]) -> ColumnElement[Any]:
+        return func.sum(case((condition, 1), else_=0))
+
+    sums: list[ColumnElement[Any]] = [
+        func.count(),
+        func.sum(row.input_tokens),
+        func.sum(row.output_tokens),
+        func.sum(row.cache_write_5m_tokens),
+        func.sum(row.cache_write_1h_tokens),
+        func.sum(row.cache_read_tokens),
+        func.coalesce(func.sum(row.cost_micros), 0),
+        count_if(row.cost_micros.is_(None)),
+        func.coalesce(func.sum(row.cache_savings_micros), 0),
+        count_if(row.outcome == Outcome.PARTIAL),
+        count_if(row.outcome == Outcome.ERROR),
+        count_if(row.error_kind == "stopped"),
+    ]
+    conditions = [row.day >= scope.start, row.day < scope.end]
+    for column, value in (
+        (row.team_id, scope.team_id),
+        (row.channel_id, scope.channel_id),
+        (row.user_id, scope.user_id),
+    ):
+        if value is not None:
+            conditions.append(column == value)
+    return _order(select(key, *sums).where(*conditions), by, key, sums)
+
+
+def _order(
+    query: Select[Any], by: GroupBy, key: ColumnElement[Any], sums: Sequence[ColumnElement[Any]]
+) -> Select[Any]:
+    if by == "total":
+        return query
+    query = query.group_by(key)
+    if by == "day":
+        return query.order_by(key)
+    cost, requests = sums[SUM_FIELDS.index("cost_micros")], sums[0]
+    return query.order_by(cost.desc(), requests.desc(), key)
