@@ -1,4 +1,4 @@
-"""`python -m bot` starts the bot; `python -m bot migrate` only applies migrations.
+"""`python -m bot` starts the bot; `migrate` only applies migrations; `usage` prints the costs.
 
 Every failure a user can cause here ends in one readable message and a non-zero exit code,
 never a traceback.
@@ -19,7 +19,14 @@ from bot.app import running_bot
 from bot.config import DatabaseSettings, Settings, load_settings
 from bot.errors import ConfigError
 from bot.logs import setup_logging
+from bot.report import DEFAULT_PERIOD, UsageArgError, UsageArgs, parse_period
+from bot.store import Ledger, make_engine, make_sessionmaker
+from bot.store.ledger import GroupBy
 from bot.store.migrate import upgrade
+from bot.store.models import utcnow
+from bot.usage_cli import Format, render
+
+PERIOD_HELP_PLAIN = "today, 7d, 30d (default), month or YYYY-MM-DD..YYYY-MM-DD"
 
 log = logging.getLogger("bot")
 
@@ -29,10 +36,17 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command")
     commands.add_parser("serve", help="migrate the database and start the bot (default)")
     commands.add_parser("migrate", help="apply database migrations and exit")
+    usage = commands.add_parser("usage", help="print usage and cost from the database")
+    usage.add_argument("--since", default=DEFAULT_PERIOD, help=f"period: {PERIOD_HELP_PLAIN}")
+    usage.add_argument("--by", choices=["channel", "user", "model", "day"], default=None)
+    usage.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    usage.add_argument("--team", default=None, help="one Slack team id (default: all)")
     args = parser.parse_args(argv)
     try:
         if args.command == "migrate":
             return migrate()
+        if args.command == "usage":
+            return asyncio.run(usage_report(args.since, args.by, args.format, args.team))
         settings = load_settings()
         setup_logging(settings.log_level)
         asyncio.run(serve(settings))
@@ -60,6 +74,29 @@ def migrate() -> int:
         print(f"Could not migrate {shown}: {_first_line(error)}", file=sys.stderr)
         return 1
     print(f"Database {shown} is up to date.")
+    return 0
+
+
+async def usage_report(since: str, by: GroupBy | None, fmt: Format, team: str | None) -> int:
+    try:
+        period = parse_period(since, utcnow().date())
+    except UsageArgError as error:
+        print(f"--since {error}".replace("`", ""), file=sys.stderr)
+        return 2
+    engine = make_engine(DatabaseSettings().database_url)
+    try:
+        output = await render(
+            Ledger(make_sessionmaker(engine)), UsageArgs(period), by=by, fmt=fmt, team_id=team
+        )
+    except SQLAlchemyError as error:
+        print(
+            f"Could not read the ledger (try `python -m bot migrate`): {_first_line(error)}",
+            file=sys.stderr,
+        )
+        return 1
+    finally:
+        await engine.dispose()
+    print(output)
     return 0
 
 

@@ -33,6 +33,8 @@ from bot.pricing import load_price_table
 from bot.store import Ledger, Store, make_engine, make_sessionmaker
 from bot.store.budget_store import BudgetStore
 from bot.store.migrate import upgrade
+from bot.store.models import utcnow
+from bot.usage_command import UsageCommand
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +106,9 @@ async def running_bot(settings: Settings) -> AsyncIterator[RunningBot]:
         timeout=settings.anthropic_timeout,
     )
     admins = Admins(slack, settings.admin_user_ids)
-    budgets = Budgets(BudgetStore(sessions), budget_defaults(settings), prices)
+    budget_store = BudgetStore(sessions)
+    defaults = budget_defaults(settings)
+    budgets = Budgets(budget_store, defaults, prices)
     responder = Responder(
         store=store,
         ledger=ledger,
@@ -127,7 +131,14 @@ async def running_bot(settings: Settings) -> AsyncIterator[RunningBot]:
         signing_secret=settings.slack_signing_secret or "",
         request_verification_enabled=not settings.socket_mode,
     )
-    Listeners(store=store, responder=responder).register(bolt)
+    usage = UsageCommand(
+        ledger=ledger,
+        budgets=budget_store,
+        defaults=defaults,
+        admins=admins,
+        clock=utcnow,
+    )
+    Listeners(store=store, responder=responder, usage=usage).register(bolt)
 
     runner = web.AppRunner(web_app(bolt, health, http_events=not settings.socket_mode))
     await runner.setup()

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
 from bot.pricing import PriceTable
+from bot.pricing import money as dollars
 from bot.store.budget_store import CHANNEL, USER, WORKSPACE, BudgetStore
 
 log = logging.getLogger(__name__)
@@ -73,10 +74,6 @@ def window(period: str, now: datetime) -> Window:
     first = today.replace(day=1)
     following = (first + timedelta(days=32)).replace(day=1)
     return Window(first, following)
-
-
-def dollars(micros: int) -> str:
-    return f"${micros / 1_000_000:,.2f}"
 
 
 def until(moment: datetime, now: datetime) -> str:

@@ -18,6 +18,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.answer import Question, Responder, StopResult
 from bot.slack_text import EMPTY_MENTION_TEXT, strip_bot_mention
 from bot.store import Place, Store
+from bot.usage_command import UsageCommand
 from bot.views import STOP_ACTION_ID
 
 log = logging.getLogger(__name__)
@@ -41,23 +42,20 @@ CANNOT_POST = (
     "and ask again. In a direct message between other people I can't answer at all: "
     "message me directly instead."
 )
-NOT_READY_TEXT = (
-    "`{command}` is not available yet. Mention me in a channel instead, for example "
-    "`@Claude what does this error mean?`, and I'll answer in the thread."
-)
 STOP_REFUSED = "Only the person who asked, or a workspace admin, can stop this answer."
 
 
 class Listeners:
-    def __init__(self, *, store: Store, responder: Responder) -> None:
+    def __init__(self, *, store: Store, responder: Responder, usage: UsageCommand) -> None:
         self._store = store
         self._responder = responder
+        self._usage = usage
 
     def register(self, app: AsyncApp) -> None:
         app.event("app_mention")(self.on_mention)
         app.event("message")(self.on_message)
         app.command("/ask")(self.on_ask)
-        app.command("/usage")(self.on_command_not_ready)
+        app.command("/usage")(self.on_usage)
         app.action(STOP_ACTION_ID)(self.on_stop)
         app.error(self.on_error)
 
@@ -130,9 +128,14 @@ class Listeners:
         if not posted:
             await respond(text=CANNOT_POST, response_type="ephemeral")
 
-    async def on_command_not_ready(self, ack: AsyncAck, command: dict[str, Any]) -> None:
-        # Declared in the manifest ahead of their implementation: answer politely, privately.
-        await ack(text=NOT_READY_TEXT.format(command=command.get("command", "This command")))
+    async def on_usage(self, ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond) -> None:
+        await ack()
+        answer = await self._usage.handle(
+            team_id=str(command.get("team_id") or ""),
+            user_id=str(command.get("user_id") or ""),
+            text=str(command.get("text") or ""),
+        )
+        await respond(text=answer.text, blocks=answer.blocks or None, response_type="ephemeral")
 
     async def on_stop(self, ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()

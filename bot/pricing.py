@@ -114,6 +114,12 @@ class PriceTable:
         return int(uncached) - actual
 
 
+def money(micros: int) -> str:
+    """Dollars for people: cents from a dollar up, hundredths of a cent below."""
+    dollars = micros / 1_000_000
+    return f"${dollars:,.2f}" if abs(dollars) >= 1 or not micros else f"${dollars:,.4f}"
+
+
 def load_price_table(override: Path | None = None) -> PriceTable:
     """The shipped table, with PRICING_FILE's rows (if any) replacing or adding models."""
     shipped = resources.files("bot").joinpath("prices.toml").read_bytes()

@@ -54,14 +54,3 @@ async def test_healthz_is_503_while_slack_refuses_the_token(
             body = await resp.json()
             assert resp.status == 503
     assert body == {"status": "starting", "database": "ok", "slack": "invalid_auth"}
-
-
-async def test_commands_not_built_yet_answer_privately(
-    settings: Settings, fake_anthropic: FakeAnthropic
-) -> None:
-    async with start_bot(settings) as bot:
-        delivery = await bot.command("/usage", "7d")
-
-    assert delivery.status == 200
-    assert "`/usage` is not available yet" in delivery.body
-    assert fake_anthropic.requests == []
