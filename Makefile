@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: install install-dev run migrate test lint bench
+.PHONY: install install-dev run migrate test lint bench bench-usage
 
 install: $(STAMP)
 
@@ -44,3 +44,6 @@ test: lint
 
 bench: install-dev
 	PYTHONPATH=. $(PY) bench/reply_cost.py
+
+bench-usage: install-dev
+	PYTHONPATH=. $(PY) bench/usage_report.py

@@ -12,6 +12,7 @@ from datetime import date, timedelta
 
 from bot.pricing import money
 from bot.store import Ledger, Scope, Sums
+from bot.store.ledger import SUM_FIELDS
 
 DEFAULT_PERIOD = "30d"
 TOP = 5
@@ -113,14 +114,19 @@ async def build_report(
         channel_id=args.channel_id,
         user_id=args.user_id,
     )
-    totals = await ledger.grouped(scope, "total")
+    totals = Sums()
+    models: dict[str, Sums] = {}
+    days: dict[str, Sums] = {}
+    for day, model, sums in await ledger.by_day_and_model(scope):
+        for bucket in (totals, models.setdefault(model, Sums()), days.setdefault(day, Sums())):
+            add(bucket, sums)
     report = UsageReport(
         period=args.period,
         channel_id=args.channel_id,
         user_id=args.user_id,
-        totals=totals[0][1] if totals else Sums(),
-        by_model=await ledger.grouped(scope, "model"),
-        by_day=await ledger.grouped(scope, "day"),
+        totals=totals,
+        by_model=sorted(models.items(), key=lambda kv: (-kv[1].cost_micros, -kv[1].requests)),
+        by_day=sorted(days.items()),
         refusals=await ledger.refusals(scope),
     )
     if args.channel_id is None:
@@ -128,6 +134,11 @@ async def build_report(
     if args.user_id is None:
         report.top_users = await ledger.grouped(scope, "user", limit=top)
     return report
+
+
+def add(total: Sums, more: Sums) -> None:
+    for name in SUM_FIELDS:
+        setattr(total, name, getattr(total, name) + getattr(more, name))
 
 
 def cost_text(sums: Sums) -> str:

@@ -9,7 +9,7 @@ from datetime import timedelta
 from typing import Any, Literal
 
 from bot.pricing import money
-from bot.report import UsageArgs, UsageReport, build_report, cost_text
+from bot.report import UsageArgs, UsageReport, add, build_report, cost_text
 from bot.store import Ledger, Scope, Sums
 from bot.store.ledger import GroupBy
 from bot.usage_view import trend
@@ -103,8 +103,7 @@ def _csv(by: str, rows: list[tuple[str, Sums]]) -> str:
 def _table(by: str, rows: list[tuple[str, Sums]]) -> str:
     total = Sums()
     for _key, sums in rows:
-        for name in total.__dataclass_fields__:
-            setattr(total, name, getattr(total, name) + getattr(sums, name))
+        add(total, sums)
     header = [by.upper(), *(title for _, title in COLUMNS), "COST"]
     body = [[key or "(none)", *_cells(sums)] for key, sums in rows]
     body.append(["TOTAL", *_cells(total)])
@@ -145,8 +144,7 @@ def _summary(report: UsageReport) -> str:
         if rows:
             lines += ["", title]
             lines += [
-                f"  {key or '(none)':<24} {cost_text(s):>14}  {s.requests:>8,} req"
-                for key, s in rows
+                f"  {key or '(none)':<24} {s.requests:>8,} req  {cost_text(s)}" for key, s in rows
             ]
     lines += ["", "Day by day", trend(report)]
     return "\n".join(lines)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import fields
 from datetime import date, timedelta
 from typing import Any
 
 from bot.pricing import money
-from bot.report import PERIOD_HELP, UsageReport, cost_text
+from bot.report import PERIOD_HELP, UsageReport, add, cost_text
 from bot.store import Sums
 
 USAGE_HELP = (
@@ -77,7 +76,7 @@ def trend(report: UsageReport) -> str:
         bucket = days[i : i + step]
         total = Sums()
         for day in bucket:
-            _add(total, by_day.get(day.isoformat(), Sums()))
+            add(total, by_day.get(day.isoformat(), Sums()))
         rows.append((_day_label(bucket[0], step), total))
     use_cost = any(s.cost_micros for _, s in rows)
     peak = max((s.cost_micros if use_cost else s.requests) for _, s in rows) or 1
@@ -85,7 +84,7 @@ def trend(report: UsageReport) -> str:
     for label, sums in rows:
         value = sums.cost_micros if use_cost else sums.requests
         bar = BAR * round(BAR_WIDTH * value / peak) if value else "·"
-        lines.append(f"{label}  {bar:<{BAR_WIDTH}}  {cost_text(sums):>9}  {sums.requests:>5} req")
+        lines.append(f"{label}  {bar:<{BAR_WIDTH}}  {sums.requests:>6,} req  {cost_text(sums)}")
     return "\n".join(lines)
 
 
@@ -119,11 +118,6 @@ def _ranking(title: str, rows: list[tuple[str, Sums]]) -> dict[str, Any]:
         f"{i}. {name}: {cost_text(s)} · {s.requests:,} req" for i, (name, s) in enumerate(rows, 1)
     ]
     return _section(f"*{title}*\n" + "\n".join(lines))
-
-
-def _add(total: Sums, more: Sums) -> None:
-    for f in fields(Sums):
-        setattr(total, f.name, getattr(total, f.name) + getattr(more, f.name))
 
 
 def _section(text: str) -> dict[str, Any]:

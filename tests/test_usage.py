@@ -9,6 +9,7 @@ import os
 import re
 import subprocess
 import sys
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 import pytest
 
 from bot.config import Settings
+from bot.report import parse_usage_args
 from bot.usage_view import NOT_ADMIN, USAGE_HELP
 from tests.fakes.anthropic import FakeAnthropic, Reply
 from tests.fakes.slack import FakeSlack
@@ -207,3 +209,27 @@ async def test_command_line_prints_the_same_figures_in_three_formats(
     assert report["totals"]["unknown_cost_requests"] == 1
     assert report["totals"]["input_tokens"] == 1540
     assert {row["channel"] for row in report["top_channels"]} == {"C0CHAN", "C0OTHER"}
+
+
+@pytest.mark.parametrize(
+    ("text", "first", "last", "label"),
+    [
+        ("today", "2026-11-24", "2026-11-24", "today"),
+        ("7d", "2026-11-18", "2026-11-24", "the last 7 days"),
+        ("30d", "2026-10-26", "2026-11-24", "the last 30 days"),
+        ("", "2026-10-26", "2026-11-24", "the last 30 days"),
+        ("month", "2026-11-01", "2026-11-24", "November 2026 so far"),
+        ("2026-10-01..2026-10-31", "2026-10-01", "2026-10-31", "2026-10-01 to 2026-10-31"),
+    ],
+)
+def test_every_period_form(text: str, first: str, last: str, label: str) -> None:
+    args = parse_usage_args(text, date(2026, 11, 24))
+    assert args.period.start.isoformat() == first
+    assert (args.period.end - timedelta(days=1)).isoformat() == last
+    assert args.period.label == label
+
+
+def test_channel_and_person_arguments_carry_slack_ids() -> None:
+    today = date(2026, 11, 24)
+    assert parse_usage_args("7d <#C0CHAN|general>", today).channel_id == "C0CHAN"
+    assert parse_usage_args("<@U0BOB|bob> today", today).user_id == "U0BOB"

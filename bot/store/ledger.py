@@ -7,7 +7,6 @@ rows) and the ledger itself only for one user's or one channel's detail, through
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, Literal
@@ -142,13 +141,36 @@ class Ledger:
     async def grouped(
         self, scope: Scope, by: GroupBy, *, limit: int | None = None
     ) -> list[tuple[str, Sums]]:
-        """Sums per model, channel, user or day (or a total); biggest cost first, days in order."""
-        query = _grouped_query(scope, by)
-        if limit is not None:
-            query = query.limit(limit)
+        """Sums per model, channel, user or day (or a total); biggest cost first, days in order.
+
+        With a limit, the ranking reads two columns and only the winners get all their sums:
+        on a big ledger that is most of a report's time.
+        """
+        source = _source(scope, by)
+        async with self._sessions() as session:
+            if limit is None or by in ("total", "day"):
+                rows = (await session.execute(source.query(by))).all()
+                return [(str(row[0]), Sums(*(int(v or 0) for v in row[1:]))) for row in rows]
+            ranked = source.ranking().limit(limit)
+            keys = [row[0] for row in (await session.execute(ranked)).all()]
+            if not keys:
+                return []
+            rows = (await session.execute(source.query(by).where(source.key.in_(keys)))).all()
+        found = {row[0]: Sums(*(int(v or 0) for v in row[1:])) for row in rows}
+        return [(str(key), found[key]) for key in keys]
+
+    async def by_day_and_model(self, scope: Scope) -> list[tuple[str, str, Sums]]:
+        """One pass for the totals, the cost by model and the trend of a report."""
+        day = _source(scope, "day")
+        model = _source(scope, "model")
+        query = (
+            select(day.key, model.key, *day.sums)
+            .where(*day.conditions)
+            .group_by(day.key, model.key)
+        )
         async with self._sessions() as session:
             rows = (await session.execute(query)).all()
-        return [(str(row[0]), Sums(*(int(v or 0) for v in row[1:]))) for row in rows]
+        return [(str(r[0]), str(r[1]), Sums(*(int(v or 0) for v in r[2:]))) for r in rows]
 
     async def refusals(self, scope: Scope) -> int:
         query = select(func.count()).select_from(BudgetRefusal)
@@ -198,11 +220,36 @@ async def _add(
     await session.execute(statement)
 
 
-def _grouped_query(scope: Scope, by: GroupBy) -> Select[Any]:
+@dataclass
+class _Source:
+    """Where a report's figures come from, and how they are summed there."""
+
+    key: Any
+    sums: list[ColumnElement[Any]]
+    conditions: list[ColumnElement[bool]]
+
+    def query(self, by: GroupBy) -> Select[Any]:
+        query = select(self.key, *self.sums).where(*self.conditions)
+        if by == "total":
+            return query
+        query = query.group_by(self.key)
+        if by == "day":
+            return query.order_by(self.key)
+        return query.order_by(*self._rank())
+
+    def ranking(self) -> Select[Any]:
+        return select(self.key).where(*self.conditions).group_by(self.key).order_by(*self._rank())
+
+    def _rank(self) -> list[ColumnElement[Any]]:
+        cost, requests = self.sums[SUM_FIELDS.index("cost_micros")], self.sums[0]
+        return [cost.desc(), requests.desc(), self.key]
+
+
+def _source(scope: Scope, by: GroupBy) -> _Source:
     # Daily sums answer most questions; one user's figures, and users within one channel,
     # need the ledger (through its team/user/day and team/channel/day indexes).
     if scope.user_id is not None or (by == "user" and scope.channel_id is not None):
-        return _ledger_query(scope, by)
+        return _ledger_source(scope, by)
     table = UsageDailyUser if by == "user" else UsageDailyChannel
     key: Any = {
         "total": func.min(table.day),
@@ -212,16 +259,15 @@ def _grouped_query(scope: Scope, by: GroupBy) -> Select[Any]:
         "day": table.day,
     }[by]
     sums: list[ColumnElement[Any]] = [func.sum(getattr(table, name)) for name in SUM_FIELDS]
-    conditions = [table.day >= scope.start, table.day < scope.end]
+    conditions: list[ColumnElement[bool]] = [table.day >= scope.start, table.day < scope.end]
     if scope.team_id is not None:
         conditions.append(table.team_id == scope.team_id)
     if scope.channel_id is not None:
         conditions.append(UsageDailyChannel.channel_id == scope.channel_id)
-    query = select(key, *sums).where(*conditions)
-    return _order(query, by, key, sums)
+    return _Source(key, sums, conditions)
 
 
-def _ledger_query(scope: Scope, by: GroupBy) -> Select[Any]:
+def _ledger_source(scope: Scope, by: GroupBy) -> _Source:
     row = UsageRecord
     key: Any = {
         "total": func.min(row.day),
@@ -248,7 +294,7 @@ def _ledger_query(scope: Scope, by: GroupBy) -> Select[Any]:
         count_if(row.outcome == Outcome.ERROR),
         count_if(row.error_kind == "stopped"),
     ]
-    conditions = [row.day >= scope.start, row.day < scope.end]
+    conditions: list[ColumnElement[bool]] = [row.day >= scope.start, row.day < scope.end]
     for column, value in (
         (row.team_id, scope.team_id),
         (row.channel_id, scope.channel_id),
@@ -256,16 +302,4 @@ def _ledger_query(scope: Scope, by: GroupBy) -> Select[Any]:
     ):
         if value is not None:
             conditions.append(column == value)
-    return _order(select(key, *sums).where(*conditions), by, key, sums)
-
-
-def _order(
-    query: Select[Any], by: GroupBy, key: ColumnElement[Any], sums: Sequence[ColumnElement[Any]]
-) -> Select[Any]:
-    if by == "total":
-        return query
-    query = query.group_by(key)
-    if by == "day":
-        return query.order_by(key)
-    cost, requests = sums[SUM_FIELDS.index("cost_micros")], sums[0]
-    return query.order_by(cost.desc(), requests.desc(), key)
+    return _Source(key, sums, conditions)

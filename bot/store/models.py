@@ -153,6 +153,8 @@ class _DailySums:
 
 class UsageDailyChannel(_DailySums, Base):
     __tablename__ = "usage_daily_channel"
+    # Stored in primary-key order on SQLite: a report's day range is one contiguous read.
+    __table_args__ = {"sqlite_with_rowid": False}  # noqa: RUF012 - SQLAlchemy's own attribute
 
     team_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     day: Mapped[str] = mapped_column(String(10), primary_key=True)
@@ -162,6 +164,7 @@ class UsageDailyChannel(_DailySums, Base):
 
 class UsageDailyUser(_DailySums, Base):
     __tablename__ = "usage_daily_user"
+    __table_args__ = {"sqlite_with_rowid": False}  # noqa: RUF012 - SQLAlchemy's own attribute
 
     team_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     day: Mapped[str] = mapped_column(String(10), primary_key=True)

@@ -103,6 +103,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint(
             "team_id", "day", "channel_id", "model", name=op.f("pk_usage_daily_channel")
         ),
+        sqlite_with_rowid=False,
     )
     op.create_table(
         "usage_daily_user",
@@ -122,6 +123,7 @@ def upgrade() -> None:
         sa.Column("error_requests", sa.Integer(), nullable=False),
         sa.Column("stopped_requests", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("team_id", "day", "user_id", name=op.f("pk_usage_daily_user")),
+        sqlite_with_rowid=False,
     )
     with op.batch_alter_table("usage_ledger", schema=None) as batch_op:
         batch_op.add_column(sa.Column("cost_micros", sa.BigInteger(), nullable=True))
