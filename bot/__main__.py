@@ -13,10 +13,10 @@ import signal
 import sys
 
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot.app import running_bot
-from bot.config import DatabaseSettings, Settings, load_settings
+from bot.config import Settings, load_database_settings, load_settings
 from bot.errors import ConfigError
 from bot.logs import setup_logging
 from bot.report import DEFAULT_PERIOD, UsageArgError, UsageArgs, parse_period
@@ -62,12 +62,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def migrate() -> int:
-    url = DatabaseSettings().database_url
-    try:
-        shown = make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        print(f"DATABASE_URL is not a valid database URL: {url!r}", file=sys.stderr)
-        return 2
+    url = load_database_settings().database_url
+    shown = make_url(url).render_as_string(hide_password=True)
     try:
         upgrade(url)
     except (SQLAlchemyError, OSError) as error:
@@ -83,7 +79,7 @@ async def usage_report(since: str, by: GroupBy | None, fmt: Format, team: str | 
     except UsageArgError as error:
         print(f"--since {error}".replace("`", ""), file=sys.stderr)
         return 2
-    engine = make_engine(DatabaseSettings().database_url)
+    engine = make_engine(load_database_settings().database_url)
     try:
         output = await render(
             Ledger(make_sessionmaker(engine)), UsageArgs(period), by=by, fmt=fmt, team_id=team
@@ -102,12 +98,26 @@ async def usage_report(since: str, by: GroupBy | None, fmt: Format, team: str | 
 
 async def serve(settings: Settings) -> None:
     stop = asyncio.Event()
+    started = False
+    main_task = asyncio.current_task()
+
+    def on_signal() -> None:
+        # Once serving, stop gracefully; during start-up (migrations, a slow Slack) give up.
+        if started:
+            stop.set()
+        elif main_task is not None:
+            main_task.cancel()
+
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
-    async with running_bot(settings):
-        await stop.wait()
-        log.info("shutting down")
+        loop.add_signal_handler(signum, on_signal)
+    try:
+        async with running_bot(settings):
+            started = True
+            await stop.wait()
+            log.info("shutting down")
+    except asyncio.CancelledError:
+        log.info("start-up interrupted")
 
 
 def _first_line(error: BaseException) -> str:

@@ -164,12 +164,18 @@ class AnswerStream:
             raise
         except anthropic.APIStatusError as error:
             done.request_id = error.request_id or done.request_id
-            done.error = ClaudeError(_status_failure(error), _describe(error))
+            done.error = _failed(_status_failure(error), error)
         except (anthropic.APITimeoutError, httpx2.TimeoutException) as error:
-            done.error = ClaudeError(ClaudeFailure.TIMEOUT, _describe(error))
+            done.error = _failed(ClaudeFailure.TIMEOUT, error)
         except (anthropic.APIConnectionError, httpx2.TransportError) as error:
             kind = ClaudeFailure.STREAM_DROPPED if self.deltas else ClaudeFailure.UNAVAILABLE
-            done.error = ClaudeError(kind, _describe(error))
+            done.error = _failed(kind, error)
+        except Exception as error:
+            # Anything else (a garbled event, an SDK surprise) must still end the reply
+            # cleanly: the user gets a note, the ledger a row, the log the traceback.
+            log.exception("unexpected error in a Claude stream request_id=%s", done.request_id)
+            kind = ClaudeFailure.STREAM_DROPPED if self.deltas else ClaudeFailure.UNAVAILABLE
+            done.error = _failed(kind, error)
         finally:
             done.latency_ms = _ms_since(started)
             if done.stop_reason is None:
@@ -182,7 +188,14 @@ class AnswerStream:
                 done.error.failure,
                 done.error,
                 done.request_id,
+                exc_info=done.error.__cause__,
             )
+
+
+def _failed(kind: ClaudeFailure, error: BaseException) -> ClaudeError:
+    failure = ClaudeError(kind, _describe(error))
+    failure.__cause__ = error  # so the log shows the original traceback
+    return failure
 
 
 def _message(prompt: Prompt) -> MessageParam:

@@ -7,6 +7,7 @@ each variable and where to get its value, so start-up never ends in a traceback.
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from decimal import Decimal
 from pathlib import Path
@@ -14,6 +15,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from bot.errors import ConfigError
 
@@ -77,6 +80,23 @@ class DatabaseSettings(BaseSettings):
 
     database_url: str = "sqlite+aiosqlite:///./data/bot.db"
 
+    @field_validator("database_url")
+    @classmethod
+    def _async_driver(cls, value: str) -> str:
+        try:
+            url = make_url(value)
+        except ArgumentError:
+            raise ValueError("not a database URL") from None
+        if url.drivername == "sqlite+aiosqlite":
+            return value
+        if url.drivername == "postgresql+asyncpg":
+            if importlib.util.find_spec("asyncpg") is None:
+                raise ValueError(
+                    "PostgreSQL needs the asyncpg driver: .venv/bin/pip install -e '.[postgres]'"
+                )
+            return value
+        raise ValueError("use sqlite+aiosqlite:///path or postgresql+asyncpg://user:pass@host/db")
+
 
 class Settings(DatabaseSettings):
     """Everything the running bot needs."""
@@ -121,6 +141,13 @@ class Settings(DatabaseSettings):
     def _split_ids(cls, value: Any) -> Any:
         if isinstance(value, str):
             return frozenset(part for part in re.split(r"[\s,]+", value) if part)
+        return value
+
+    @field_validator("slack_api_url", "anthropic_base_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://[^\s/]+", value):
+            raise ValueError("must start with https:// (or http:// for a local test server)")
         return value
 
     @field_validator(
@@ -173,16 +200,27 @@ def ensure_sqlite_folder(database_url: str) -> None:
 def _describe(error: ValidationError) -> str:
     problems: dict[str, str] = {}
     for item in error.errors():
-        message = str(item.get("msg", "invalid"))
+        message = str(item.get("msg", "invalid")).removeprefix("Value error, ")
         name = ".".join(str(part) for part in item.get("loc", ())).upper()
-        if item["type"] == "missing" or item.get("input") == "" or message.endswith(NOT_SET):
+        if item["type"] == "missing" or item.get("input") == "" or message == NOT_SET:
             problems[name] = NOT_SET
         else:
             problems[name] = f"is not valid ({message})"
     lines = [
-        f"  {name} {what}: {HINTS.get(name, 'see .env.example')}" for name, what in problems.items()
+        f"{name} {what}: {HINTS.get(name, 'see .env.example')}" for name, what in problems.items()
     ]
-    return "Settings need attention (set them in the environment or .env):\n" + "\n".join(lines)
+    if len(lines) == 1:
+        return lines[0]
+    header = "Settings need attention (set them in the environment or .env):"
+    return "\n".join([header, *(f"  {line}" for line in lines)])
+
+
+def load_database_settings() -> DatabaseSettings:
+    """Only DATABASE_URL (for `migrate` and `usage`, which need no Slack or Anthropic)."""
+    try:
+        return DatabaseSettings()
+    except ValidationError as error:
+        raise ConfigError(_describe(error)) from None
 
 
 def load_settings(**overrides: Any) -> Settings:

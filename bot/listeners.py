@@ -23,9 +23,12 @@ from bot.views import STOP_ACTION_ID
 
 log = logging.getLogger(__name__)
 
-# Events, commands and actions the app handles; manifest.yml must declare each (a test checks).
-EVENTS = ("app_mention", "message.im")
-COMMANDS = ("/ask", "/usage")
+# Events and commands the app handles, with their listeners; manifest.yml must declare each
+# (a test checks), and `register` subscribes exactly these.
+EVENT_HANDLERS = {"app_mention": "on_mention", "message.im": "on_message"}
+COMMAND_HANDLERS = {"/ask": "on_ask", "/usage": "on_usage"}
+EVENTS = tuple(EVENT_HANDLERS)
+COMMANDS = tuple(COMMAND_HANDLERS)
 
 ASK_HELP = (
     "*Ask Claude*\n"
@@ -52,10 +55,11 @@ class Listeners:
         self._usage = usage
 
     def register(self, app: AsyncApp) -> None:
-        app.event("app_mention")(self.on_mention)
-        app.event("message")(self.on_message)
-        app.command("/ask")(self.on_ask)
-        app.command("/usage")(self.on_usage)
+        # The manifest's event subscriptions ("message.im") name what Bolt calls "message".
+        for name, handler in EVENT_HANDLERS.items():
+            app.event(name.split(".")[0])(getattr(self, handler))
+        for name, handler in COMMAND_HANDLERS.items():
+            app.command(name)(getattr(self, handler))
         app.action(STOP_ACTION_ID)(self.on_stop)
         app.error(self.on_error)
 

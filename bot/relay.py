@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass, field
 
 import aiohttp
-from slack_sdk.errors import SlackClientError
+from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.claude import AnswerStream, Finished
@@ -30,7 +30,15 @@ from bot.views import View, final_view, interim_view
 
 log = logging.getLogger(__name__)
 
+SLACK_ERRORS = (SlackClientError, aiohttp.ClientError, OSError, TimeoutError)
+
 FINAL_WRITE_ATTEMPTS = 3
+# Answers that ended on purpose but not by finishing: say so, plainly.
+STOP_NOTES = {
+    "max_tokens": "✂️ The answer reached its length limit and stops here.",
+    "refusal": "Claude declined to answer this.",
+    "model_context_window_exceeded": "✂️ The conversation filled Claude's context window here.",
+}
 
 
 @dataclass
@@ -119,6 +127,8 @@ class Relay:
             note = f"⏹️ Stopped by <@{self._stopped_by}>."
         elif finished.error is not None:
             note = f"⚠️ {finished.error.user_message}"
+        elif finished.stop_reason in STOP_NOTES:
+            note = STOP_NOTES[finished.stop_reason]
         elif not body:
             return EMPTY_ANSWER_TEXT
         else:
@@ -137,15 +147,30 @@ class Relay:
                 continue
             attempts = FINAL_WRITE_ATTEMPTS if done else 1
             for attempt in range(1, attempts + 1):
-                if await self._write(index, view, final=done):
+                written = await self._write(index, view, final=done)
+                if written is not False:
                     break
                 if attempt < attempts:
                     await asyncio.sleep(attempt)
-            else:
-                if index >= len(self._ts):
-                    return  # cannot continue the reply; later pieces would land out of order
+            if written is not True and index >= len(self._ts):
+                return  # cannot continue the reply; later pieces would land out of order
+        if final:
+            await self._remove_surplus(len(pieces))
 
-    async def _write(self, index: int, view: View, *, final: bool) -> bool:
+    async def _remove_surplus(self, needed: int) -> None:
+        # The final text can need fewer messages than an interim one did (trailing space
+        # that was cut into a piece of its own): leave no stray "writing" message behind.
+        while len(self._ts) > needed:
+            ts = self._ts.pop()
+            self._shown.pop()
+            self._final.pop()
+            try:
+                await self._slack.chat_delete(channel=self._channel, ts=ts)
+            except SLACK_ERRORS:
+                log.warning("could not delete a surplus message ts=%s", ts, exc_info=True)
+
+    async def _write(self, index: int, view: View, *, final: bool) -> bool | None:
+        """True when written; False when worth retrying; None when it never will be."""
         self._writes += 1
         try:
             if index < len(self._ts):
@@ -162,7 +187,11 @@ class Relay:
                 self._ts.append(str(posted["ts"]))
                 self._shown.append(None)
                 self._final.append(False)
-        except (SlackClientError, aiohttp.ClientError, OSError, TimeoutError):
+        except SlackApiError as error:
+            log.warning("slack write failed channel=%s", self._channel, exc_info=True)
+            status = error.response.status_code
+            return False if status == 429 or status >= 500 else None
+        except SLACK_ERRORS:
             log.warning("slack write failed channel=%s", self._channel, exc_info=True)
             return False
         self._shown[index] = view

@@ -101,7 +101,8 @@ def split_markdown(text: str, limit: int = MARKDOWN_BLOCK_LIMIT) -> list[str]:
     while len(rest) > limit:
         head, rest = _cut_markdown(rest, limit)
         pieces.append(head)
-    pieces.append(rest)
+    if rest.strip() or not pieces:
+        pieces.append(rest)
     return pieces
 
 

@@ -38,6 +38,12 @@ CASES: dict[str, tuple[list[Reply], dict[str, Any], str, bool]] = {
         "cut off",
         True,
     ),
+    "garbled_event": (
+        [Reply(chunks=[*PARTIAL, "never"], fault="garbage", fault_after=3)],
+        {},
+        "dropped",
+        True,
+    ),
     "midstream_error": (
         [Reply(chunks=[*PARTIAL, "never"], fault="midstream_error", fault_after=3)],
         {},

@@ -5,10 +5,16 @@ from __future__ import annotations
 import json
 import time
 
+import aiohttp
+import pytest
+from aiohttp import web
+
+from bot.app import Health, running_bot, web_app
 from bot.config import Settings
+from bot.errors import ConfigError
 from tests.fakes.anthropic import FakeAnthropic
 from tests.fakes.slack import FakeSlack
-from tests.rig import eventually, settle, start_bot
+from tests.rig import eventually, make_settings, settle, start_bot
 
 
 async def test_bad_signature_is_refused_without_a_model_call(
@@ -54,3 +60,34 @@ async def test_healthz_is_503_while_slack_refuses_the_token(
             body = await resp.json()
             assert resp.status == 503
     assert body == {"status": "starting", "database": "ok", "slack": "invalid_auth"}
+
+
+async def test_a_refused_app_token_stops_start_up_with_a_clear_message(
+    fake_slack: FakeSlack, fake_anthropic: FakeAnthropic, database_url: str
+) -> None:
+    # The fake accepts only the bot token, as Slack refuses a revoked app-level token.
+    settings = make_settings(fake_slack, fake_anthropic, database_url, slack_app_token="xapp-1-bad")
+    with pytest.raises(ConfigError, match=r"SLACK_APP_TOKEN was refused by Slack \(invalid_auth\)"):
+        async with running_bot(settings):
+            pass
+
+
+async def test_slack_events_wait_with_503_until_the_bot_is_wired(
+    settings: Settings, fake_slack: FakeSlack
+) -> None:
+    health = Health()
+    app = web_app(health, http_events=True)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        async with aiohttp.ClientSession() as http:
+            async with http.post(f"http://127.0.0.1:{port}/slack/events", data="{}") as resp:
+                assert resp.status == 503  # Slack delivers it again later
+            async with http.get(f"http://127.0.0.1:{port}/healthz") as resp:
+                assert resp.status == 503
+                assert (await resp.json())["database"] == "pending"
+    finally:
+        await runner.cleanup()

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
+
 from bot.config import Settings
 from bot.slack_text import WORKING_TEXT, WRITING_SUFFIX
 from tests.fakes.anthropic import FakeAnthropic, Reply
 from tests.fakes.slack import FakeSlack
-from tests.rig import CHANNEL, USER, start_bot
+from tests.rig import CHANNEL, USER, settle, start_bot
 
 
 async def test_mention_streams_reply_into_thread(
@@ -57,3 +59,55 @@ async def test_ack_is_immediate(settings: Settings, fake_anthropic: FakeAnthropi
         assert mention.delivery.status == 200
         assert mention.delivery.elapsed_ms < 1000
         await bot.wait_for_usage(1)
+
+
+async def test_edits_are_throttled_and_never_overlap(
+    settings: Settings, fake_slack: FakeSlack, fake_anthropic: FakeAnthropic
+) -> None:
+    # 40 deltas over 2 s at a 0.2 s interval; the first edit is held up 0.5 s by Slack.
+    fake_anthropic.enqueue(Reply(chunks=[f"w{i} " for i in range(40)], delay=0.05))
+    fake_slack.hang_next("chat.update", 0.5)
+    async with start_bot(settings) as bot:
+        mention = await bot.mention("go")
+        await bot.wait_for_usage(1)
+
+    updates = fake_slack.calls_to("chat.update")
+    gaps = [b.at - a.at for a, b in itertools.pairwise(updates)]
+    # Never more than one write in flight: nothing was sent while the first hung.
+    assert gaps[0] >= 0.5
+    # About one edit per interval (not one per delta), and never faster than the interval
+    # (the final write alone may follow the last interim edit at once).
+    assert len(updates) <= 2.5 / settings.stream_edit_interval
+    assert all(gap >= settings.stream_edit_interval * 0.9 for gap in gaps[:-1])
+    [reply] = fake_slack.thread(CHANNEL, mention.ts)
+    assert reply.shown == "".join(f"w{i} " for i in range(40)).strip()
+
+
+async def test_slack_rate_limit_is_waited_out_and_nothing_is_lost(
+    settings: Settings, fake_slack: FakeSlack, fake_anthropic: FakeAnthropic
+) -> None:
+    fake_anthropic.enqueue(Reply(text="Patience is a virtue."))
+    fake_slack.fail_next("chat.update", "ratelimited", retry_after=1)
+    async with start_bot(settings) as bot:
+        mention = await bot.mention("wait")
+        await bot.wait_for_usage(1)
+
+    assert fake_slack.ratelimited_count == 1
+    assert fake_slack.thread_text(CHANNEL, mention.ts) == ["Patience is a virtue."]
+
+
+async def test_redelivery_while_the_first_reply_streams_gets_no_second_reply(
+    settings: Settings, fake_slack: FakeSlack, fake_anthropic: FakeAnthropic
+) -> None:
+    fake_anthropic.enqueue(Reply(chunks=["slow "] * 20, delay=0.05))
+    async with start_bot(settings) as bot:
+        first = await bot.mention("hello")
+        await fake_anthropic.wait_for_requests(1)
+        again = await bot.mention("hello", event_id=first.event_id, ts=first.ts, retry_num=1)
+        assert again.delivery.status == 200
+        await bot.wait_for_usage(1)
+        await settle()
+        assert len(await bot.usage()) == 1
+
+    assert len(fake_anthropic.message_requests) == 1
+    assert len(fake_slack.thread(CHANNEL, first.ts)) == 1

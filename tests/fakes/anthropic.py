@@ -64,7 +64,8 @@ class Reply:
     # Stream faults, applied after `fault_after` deltas (streaming requests only):
     # midstream_error: `event: error` then end; eof: end the body without the closing events;
     # drop: abort the TCP connection (the client sees an incomplete chunked read).
-    fault: Literal["midstream_error", "eof", "drop"] | None = None
+    # garbage: an event whose data is not JSON (what a broken proxy might send).
+    fault: Literal["midstream_error", "eof", "drop", "garbage"] | None = None
     fault_after: int = 0
     fault_error_type: str = "overloaded_error"
     stop_reason: str = "end_turn"
@@ -314,6 +315,8 @@ class FakeAnthropic:
                 message = reply.error_message or "Overloaded"
                 error = {"type": reply.fault_error_type, "message": message}
                 await send({"type": "error", "error": error})
+            if reply.fault == "garbage":
+                await response.write(b"event: content_block_delta\ndata: {not json\n\n")
             if reply.fault == "drop":
                 if request.transport is not None:
                     request.transport.abort()
