@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "usage":
             return asyncio.run(usage_report(args.since, args.by, args.format, args.team))
         settings = load_settings()
-        setup_logging(settings.log_level)
+        setup_logging(settings.log_level, settings.log_format, settings.secrets)
         asyncio.run(serve(settings))
     except ConfigError as error:
         print(error, file=sys.stderr)

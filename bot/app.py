@@ -23,8 +23,10 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.answer import Responder
+from bot.chat_api import ChatApi
 from bot.config import Settings
 from bot.errors import ConfigError
+from bot.metrics import CONTENT_TYPE, Metrics
 from bot.store import Ledger, Store
 from bot.store.migrate import upgrade
 from bot.wiring import build
@@ -41,10 +43,13 @@ class Health:
     migrated: bool = False
     slack: str = "pending"  # "ok" once auth.test succeeded, else the last error code
     bolt: AsyncApp | None = None  # set once everything is wired
+    chat: ChatApi | None = None
+    metrics: Metrics | None = None
+    accepting: bool = False  # False before start-up ends and from shutdown on
 
     @property
     def ready(self) -> bool:
-        return self.migrated and self.slack == "ok"
+        return self.migrated and self.slack in ("ok", "off") and self.accepting
 
 
 @dataclass
@@ -53,7 +58,8 @@ class RunningBot:
     health: Health
     store: Store
     ledger: Ledger
-    responder: Responder
+    responder: Responder | None
+    metrics: Metrics
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
 
@@ -62,7 +68,10 @@ async def running_bot(settings: Settings) -> AsyncIterator[RunningBot]:
     """Serve, migrate, wire, connect (Socket Mode when configured) until the block exits."""
     health = Health()
     async with contextlib.AsyncExitStack() as stack:
-        runner = web.AppRunner(web_app(health, http_events=not settings.socket_mode))
+        # Handler cancellation: a /chat client that hangs up cancels its Claude request.
+        runner = web.AppRunner(
+            web_app(health, http_events=not settings.socket_mode), handler_cancellation=True
+        )
         await runner.setup()
         stack.push_async_callback(runner.cleanup)
         site = web.TCPSite(runner, settings.host, settings.port)
@@ -78,40 +87,65 @@ async def running_bot(settings: Settings) -> AsyncIterator[RunningBot]:
             store=services.store,
             ledger=services.ledger,
             responder=services.responder,
+            metrics=services.metrics,
         )
-        if settings.slack_app_token:
+        if services.slack is not None and services.bolt is not None and settings.slack_app_token:
             await _check_app_token(services.slack, settings.slack_app_token)
             socket = AsyncSocketModeHandler(services.bolt, settings.slack_app_token)
             await socket.connect_async()  # type: ignore[no-untyped-call]
             stack.push_async_callback(socket.close_async)
-        health.bolt = services.bolt
-        checker = asyncio.create_task(_check_slack(services.slack, health))
+        health.bolt, health.chat, health.metrics = services.bolt, services.chat, services.metrics
+        health.accepting = True
+        if services.slack is None:
+            health.slack = "off"
+            checker = asyncio.create_task(asyncio.sleep(0))
+        else:
+            checker = asyncio.create_task(_check_slack(services.slack, health))
         bot.tasks.add(checker)
         log.info(
             "bot serving on %s:%s (%s)",
             settings.host,
             port,
-            "Socket Mode" if settings.socket_mode else f"HTTP events at {SLACK_EVENTS_PATH}",
+            _surfaces(settings),
         )
         try:
             yield bot
         finally:
-            health.slack = "stopping"
-            health.bolt = None  # no new events from here on
+            health.accepting = False  # no new events or requests from here on
             checker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await checker
-            await services.responder.drain(SHUTDOWN_GRACE_SECONDS)
+            if services.responder is not None:
+                await services.responder.drain(SHUTDOWN_GRACE_SECONDS)
 
 
 def web_app(health: Health, *, http_events: bool) -> web.Application:
     async def slack_events(request: web.Request) -> web.Response:
         bolt = health.bolt
-        if bolt is None:
+        if bolt is None or not health.accepting:
             # Starting or stopping: Slack retries a 503, so the event is not lost.
             return web.json_response({"error": "starting or stopping"}, status=503)
         bolt_response = await bolt.async_dispatch(await to_bolt_request(request))
         return await to_aiohttp_response(bolt_response)
+
+    async def chat(request: web.Request) -> web.StreamResponse:
+        if health.metrics is not None and health.chat is None:
+            return web.json_response(
+                {"error": "not_found", "message": "The HTTP API is off: set CHAT_API_TOKEN."},
+                status=404,
+            )
+        if health.chat is None or not health.accepting:
+            return web.json_response(
+                {"error": "unavailable", "message": "Starting or stopping."},
+                status=503,
+                headers={"Retry-After": "5"},
+            )
+        return await health.chat.handle(request)
+
+    async def metrics(_request: web.Request) -> web.Response:
+        if health.metrics is None:
+            return web.Response(status=503, text="starting\n")
+        return web.Response(body=health.metrics.render(), headers={"Content-Type": CONTENT_TYPE})
 
     async def healthz(_request: web.Request) -> web.Response:
         status = 200 if health.ready else 503
@@ -122,11 +156,27 @@ def web_app(health: Health, *, http_events: bool) -> web.Application:
         }
         return web.json_response(body, status=status)
 
-    app = web.Application()
+    # Room for the largest /chat message (4 bytes a character at worst) and its JSON.
+    app = web.Application(client_max_size=4 * 1024 * 1024)
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics)
+    app.router.add_post("/chat", chat)
     if http_events:
         app.router.add_post(SLACK_EVENTS_PATH, slack_events)
     return app
+
+
+def _surfaces(settings: Settings) -> str:
+    surfaces = []
+    if settings.slack_enabled:
+        surfaces.append(
+            "Slack over Socket Mode"
+            if settings.socket_mode
+            else f"Slack events at {SLACK_EVENTS_PATH}"
+        )
+    if settings.chat_api_token:
+        surfaces.append("the HTTP API at /chat")
+    return " and ".join(surfaces)
 
 
 async def _check_app_token(slack: AsyncWebClient, app_token: str) -> None:

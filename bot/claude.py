@@ -9,15 +9,16 @@ does), so callers always learn what was billed, even for a stream that broke hal
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
 import anthropic
 import httpx2
-from anthropic.types import MessageParam
+from anthropic.types import MessageParam, TextBlockParam
 
 from bot.errors import ClaudeError, ClaudeFailure
 
@@ -81,15 +82,30 @@ class Claude:
         await self._client.close()
 
     def stream(
-        self, *, model: str, system: str, prompts: Sequence[Prompt], max_tokens: int
+        self,
+        *,
+        model: str,
+        system: str,
+        prompts: Sequence[Prompt],
+        max_tokens: int,
+        deadlines: Deadlines | None = None,
     ) -> AnswerStream:
-        """A stream of the answer's text; its `finished` holds what is known so far."""
+        """A stream of the answer's text; its `finished` holds what is known so far.
+
+        The system prompt and the conversation before the newest question are marked for
+        prompt caching: the next turn of the conversation reads them at the cache price.
+        """
+        messages = [_message(p, cached=i == len(prompts) - 2) for i, p in enumerate(prompts)]
+        system_blocks: list[TextBlockParam] = [
+            {"type": "text", "text": system, "cache_control": {"type": "ephemeral"}}
+        ]
         return AnswerStream(
             self._client,
             model=model,
-            system=system,
-            messages=[_message(p) for p in prompts],
+            system=system_blocks,
+            messages=messages,
             max_tokens=max_tokens,
+            deadlines=deadlines or Deadlines(),
         )
 
     async def count_tokens(self, *, model: str, system: str, prompts: Sequence[Prompt]) -> int:
@@ -108,6 +124,15 @@ class Claude:
         return counted.input_tokens
 
 
+@dataclass(frozen=True)
+class Deadlines:
+    """Seconds: for the whole request, for the first text, and of silence between events."""
+
+    total: float = 300.0
+    first_token: float = 60.0
+    stall: float = 30.0
+
+
 class AnswerStream:
     """One streaming request. Iterate it for text; read `finished` at any time, even after a
     cancellation (Stop, shutdown), to learn the usage reported so far."""
@@ -117,30 +142,56 @@ class AnswerStream:
         client: anthropic.AsyncAnthropic,
         *,
         model: str,
-        system: str,
+        system: list[TextBlockParam],
         messages: list[MessageParam],
         max_tokens: int,
+        deadlines: Deadlines,
     ) -> None:
         self._client = client
         self._model = model
         self._system = system
         self._max_tokens = max_tokens
         self._messages = messages
+        self._deadlines = deadlines
         self.finished = Finished()
         self.deltas = 0
 
-    async def __aiter__(self) -> AsyncIterator[str]:
+    def _next_deadline(self, loop_now: float, start: float) -> tuple[float, str]:
+        # Each wait gets its own deadline, so no timer ever spans a `yield` to the caller.
+        d = self._deadlines
+        limits = [(start + d.total, f"no complete answer within {d.total:g} s")]
+        if self.deltas:
+            limits.append((loop_now + d.stall, f"the stream stalled for {d.stall:g} s"))
+        else:
+            limits.append((start + d.first_token, f"no first text within {d.first_token:g} s"))
+        return min(limits)
+
+    async def __aiter__(self) -> AsyncGenerator[str, None]:
         started = time.monotonic()
+        loop = asyncio.get_running_loop()
+        start = loop.time()
         done = self.finished
+        why = ""
         try:
-            async with self._client.messages.stream(
-                model=self._model,
-                system=self._system,
-                max_tokens=self._max_tokens,
-                messages=self._messages,
-            ) as stream:
+            async with contextlib.AsyncExitStack() as stack:
+                manager = self._client.messages.stream(
+                    model=self._model,
+                    system=self._system,
+                    max_tokens=self._max_tokens,
+                    messages=self._messages,
+                )
+                when, why = self._next_deadline(loop.time(), start)
+                async with asyncio.timeout_at(when):
+                    stream = await stack.enter_async_context(manager)
                 done.request_id = stream.request_id
-                async for event in stream:
+                events = stream.__aiter__()
+                while True:
+                    when, why = self._next_deadline(loop.time(), start)
+                    try:
+                        async with asyncio.timeout_at(when):
+                            event = await anext(events)
+                    except StopAsyncIteration:
+                        break
                     if event.type == "message_start":
                         done.model = event.message.model
                         _merge_usage(done.usage, event.message.usage)
@@ -159,9 +210,12 @@ class AnswerStream:
             if done.stop_reason is None:
                 # A stream closed cleanly without message_delta: the answer is incomplete.
                 done.error = ClaudeError(ClaudeFailure.STREAM_CUT, "stream ended without stop")
-        except asyncio.CancelledError:
+        except (asyncio.CancelledError, GeneratorExit):
+            # Stopped by a person, a client that went away, or shutdown: not a failure.
             done.cancelled = True
             raise
+        except TimeoutError:
+            done.error = ClaudeError(ClaudeFailure.TIMEOUT, why)
         except anthropic.APIStatusError as error:
             done.request_id = error.request_id or done.request_id
             done.error = _failed(_status_failure(error), error)
@@ -198,10 +252,20 @@ def _failed(kind: ClaudeFailure, error: BaseException) -> ClaudeError:
     return failure
 
 
-def _message(prompt: Prompt) -> MessageParam:
+def _message(prompt: Prompt, *, cached: bool = False) -> MessageParam:
+    if not cached:
+        if prompt.role == "assistant":
+            return {"role": "assistant", "content": prompt.text}
+        return {"role": "user", "content": prompt.text}
+    # The end of the stable part of the conversation: a cache breakpoint.
+    block: TextBlockParam = {
+        "type": "text",
+        "text": prompt.text,
+        "cache_control": {"type": "ephemeral"},
+    }
     if prompt.role == "assistant":
-        return {"role": "assistant", "content": prompt.text}
-    return {"role": "user", "content": prompt.text}
+        return {"role": "assistant", "content": [block]}
+    return {"role": "user", "content": [block]}
 
 
 def _status_failure(error: anthropic.APIStatusError) -> ClaudeFailure:

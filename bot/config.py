@@ -23,7 +23,7 @@ from bot.errors import ConfigError
 # Where an admin finds each value; quoted in start-up errors next to the variable's name.
 HINTS: dict[str, str] = {
     "SLACK_BOT_TOKEN": "api.slack.com/apps → your app → OAuth & Permissions → Bot User OAuth Token "
-    "(starts with xoxb-)",
+    "(starts with xoxb-); for an HTTP-only deployment set CHAT_API_TOKEN instead",
     "SLACK_SIGNING_SECRET": "api.slack.com/apps → your app → Basic Information → Signing Secret",
     "SLACK_APP_TOKEN": "api.slack.com/apps → your app → Basic Information → App-Level Tokens "
     "(xapp-, scope connections:write); leave unset to receive events over HTTP",
@@ -52,9 +52,22 @@ HINTS: dict[str, str] = {
     "PORT": "a port number 1-65535 (0 picks a free one)",
     "LOG_LEVEL": "DEBUG, INFO, WARNING or ERROR",
     "STREAM_EDIT_INTERVAL": "seconds between interim edits of a streaming reply, e.g. 1.0",
+    "LOG_FORMAT": "json (one object per line) or text",
+    "CHAT_API_TOKEN": "a random secret of 16+ characters, e.g. from `openssl rand -hex 32`",
+    "CHAT_MAX_MESSAGE_CHARS": "a whole number ≥ 1, e.g. 100000",
+    "MAX_TOKENS_SHORT": "a whole number ≥ 1, e.g. 300",
+    "MAX_TOKENS_CODE": "a whole number ≥ 1, e.g. 2000",
+    "MAX_TOKENS_LONG": "a whole number ≥ 1, e.g. 4000",
+    "CLAUDE_DEADLINE_SECONDS": "seconds, e.g. 300",
+    "CLAUDE_FIRST_TOKEN_SECONDS": "seconds, e.g. 60",
+    "CLAUDE_STALL_SECONDS": "seconds, e.g. 30",
+    "USER_REQUESTS_PER_MINUTE": "a whole number ≥ 1, e.g. 10",
+    "MAX_CONCURRENT_REQUESTS": "a whole number ≥ 1, e.g. 8",
+    "USER_MAX_CONCURRENT_REQUESTS": "a whole number ≥ 1, e.g. 2",
 }
 
 NOT_SET = "is not set"
+NO_SURFACE = "neither Slack nor the HTTP API is configured"
 # Dollars with at most 6 decimals (micro-dollars), as budgets are kept.
 Money = Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=6)]
 
@@ -101,7 +114,9 @@ class DatabaseSettings(BaseSettings):
 class Settings(DatabaseSettings):
     """Everything the running bot needs."""
 
-    slack_bot_token: Annotated[str, Field(pattern=r"^xoxb-\S+$")]
+    # Optional only for an HTTP-only deployment (CHAT_API_TOKEN set): see _needed_for_http.
+    slack_bot_token: Annotated[str, Field(pattern=r"^xoxb-\S+$")] | None = None
+    chat_api_token: Annotated[str, Field(min_length=16)] | None = None
     # Declared before the signing secret: its validator reads whether Socket Mode is on.
     slack_app_token: Annotated[str, Field(pattern=r"^xapp-\S+$")] | None = None
     slack_signing_secret: Annotated[str | None, Field(validate_default=True)] = None
@@ -129,12 +144,32 @@ class Settings(DatabaseSettings):
     host: str = "0.0.0.0"  # noqa: S104 - a server in a container listens on every interface
     port: Annotated[int, Field(ge=0, le=65535)] = 3000  # 0: any free port
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    log_format: Literal["json", "text"] = "json"
     stream_edit_interval: Annotated[float, Field(ge=0.05, le=30)] = 1.0
+
+    chat_max_message_chars: Annotated[int, Field(ge=1)] = 100_000
+
+    max_tokens_short: Annotated[int, Field(ge=1)] = 300
+    max_tokens_code: Annotated[int, Field(ge=1)] = 2000
+    max_tokens_long: Annotated[int, Field(ge=1)] = 4000
+
+    claude_deadline_seconds: Annotated[float, Field(gt=0)] = 300.0
+    claude_first_token_seconds: Annotated[float, Field(gt=0)] = 60.0
+    claude_stall_seconds: Annotated[float, Field(gt=0)] = 30.0
+
+    user_requests_per_minute: Annotated[int, Field(ge=1)] = 10
+    max_concurrent_requests: Annotated[int, Field(ge=1)] = 8
+    user_max_concurrent_requests: Annotated[int, Field(ge=1)] = 2
 
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper(cls, value: Any) -> Any:
         return value.upper() if isinstance(value, str) else value
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _lower(cls, value: Any) -> Any:
+        return value.lower() if isinstance(value, str) else value
 
     @field_validator("admin_user_ids", mode="before")
     @classmethod
@@ -151,6 +186,8 @@ class Settings(DatabaseSettings):
         return value
 
     @field_validator(
+        "slack_bot_token",
+        "chat_api_token",
         "slack_signing_secret",
         "system_prompt_file",
         "pricing_file",
@@ -172,7 +209,12 @@ class Settings(DatabaseSettings):
     @field_validator("slack_signing_secret")
     @classmethod
     def _needed_for_http(cls, value: str | None, info: ValidationInfo) -> str | None:
-        # Socket Mode needs no signing secret: Slack's socket, not a signature, vouches for events.
+        # Socket Mode needs no signing secret: Slack's socket, not a signature, vouches for
+        # events. Without a bot token there is no Slack at all (an HTTP-only deployment).
+        if not info.data.get("slack_bot_token"):
+            if not info.data.get("chat_api_token"):
+                raise ValueError(NO_SURFACE)
+            return value
         if not value and not info.data.get("slack_app_token"):
             raise ValueError(NOT_SET)
         return value
@@ -181,6 +223,30 @@ class Settings(DatabaseSettings):
         name = "budget_" + ("" if scope == "workspace" else f"{scope}_") + f"{period}_usd"
         value: Decimal | None = getattr(self, name)
         return None if value is None else int(value * 1_000_000)
+
+    @property
+    def slack_enabled(self) -> bool:
+        return self.slack_bot_token is not None
+
+    def max_tokens_for(self, kind: str) -> int:
+        table = {
+            "short": self.max_tokens_short,
+            "code": self.max_tokens_code,
+            "long": self.max_tokens_long,
+        }
+        return table.get(kind, self.claude_max_tokens)
+
+    @property
+    def secrets(self) -> list[str]:
+        """Values that must never reach a log line."""
+        values = (
+            self.slack_bot_token,
+            self.slack_signing_secret,
+            self.slack_app_token,
+            self.anthropic_api_key,
+            self.chat_api_token,
+        )
+        return [v for v in values if v]
 
     @property
     def socket_mode(self) -> bool:
@@ -202,6 +268,11 @@ def _describe(error: ValidationError) -> str:
     for item in error.errors():
         message = str(item.get("msg", "invalid")).removeprefix("Value error, ")
         name = ".".join(str(part) for part in item.get("loc", ())).upper()
+        if message == NO_SURFACE:
+            # Errors come in field order: a malformed bot token has been reported already.
+            if "SLACK_BOT_TOKEN" not in problems:
+                problems["SLACK_BOT_TOKEN"] = problems["SLACK_SIGNING_SECRET"] = NOT_SET
+            continue
         if item["type"] == "missing" or item.get("input") == "" or message == NOT_SET:
             problems[name] = NOT_SET
         else:

@@ -13,13 +13,14 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
 from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.answer import Question, Responder, StopResult
 from bot.slack_text import EMPTY_MENTION_TEXT, strip_bot_mention
 from bot.store import Place, Store
 from bot.usage_command import UsageCommand
-from bot.views import STOP_ACTION_ID
+from bot.views import CONTINUE_ACTION_ID, STOP_ACTION_ID, ContinueTarget, without_controls
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,7 @@ CANNOT_POST = (
     "message me directly instead."
 )
 STOP_REFUSED = "Only the person who asked, or a workspace admin, can stop this answer."
+CONTINUE_REFUSED = "Only the person who asked, or a workspace admin, can continue this answer."
 
 
 class Listeners:
@@ -61,6 +63,7 @@ class Listeners:
         for name, handler in COMMAND_HANDLERS.items():
             app.command(name)(getattr(self, handler))
         app.action(STOP_ACTION_ID)(self.on_stop)
+        app.action(CONTINUE_ACTION_ID)(self.on_continue)
         app.error(self.on_error)
 
     async def on_mention(
@@ -155,6 +158,35 @@ class Listeners:
                 thread_ts=container.get("thread_ts"),
                 text=STOP_REFUSED,
             )
+
+    async def on_continue(
+        self, ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient
+    ) -> None:
+        await ack()
+        action = (body.get("actions") or [{}])[0]
+        target = ContinueTarget.decode(str(action.get("value") or ""))
+        user_id = str((body.get("user") or {}).get("id") or "")
+        team_id = str((body.get("team") or {}).get("id") or "")
+        if target is None:
+            return
+        if not await self._responder.may_act_for(target.asker, user_id):
+            await client.chat_postEphemeral(
+                channel=target.channel, user=user_id, thread_ts=target.thread, text=CONTINUE_REFUSED
+            )
+            return
+        message = body.get("message") or {}
+        container = body.get("container") or {}
+        # One continuation per button: take it away before answering.
+        try:
+            await client.chat_update(
+                channel=target.channel,
+                ts=str(container.get("message_ts") or message.get("ts")),
+                text=str(message.get("text") or "Claude's answer"),
+                blocks=without_controls(list(message.get("blocks") or [])),
+            )
+        except SlackApiError:
+            log.warning("could not remove a Continue button", exc_info=True)
+        await self._responder.carry_on(target, team_id, user_id)
 
     async def on_error(self, error: Exception, body: dict[str, Any]) -> None:
         log.error(

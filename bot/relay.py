@@ -18,7 +18,9 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import aiohttp
 from slack_sdk.errors import SlackApiError, SlackClientError
@@ -26,7 +28,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.claude import AnswerStream, Finished
 from bot.slack_text import EMPTY_ANSWER_TEXT, split_markdown
-from bot.views import View, final_view, interim_view
+from bot.views import ContinueTarget, View, continue_button, final_view, interim_view
 
 log = logging.getLogger(__name__)
 
@@ -62,12 +64,17 @@ class Relay:
         first_ts: str,
         interval: float,
         stop_key: str | None = None,
+        continue_target: ContinueTarget | None = None,
+        on_slack_error: Callable[[str, BaseException], None] | None = None,
     ) -> None:
         self._slack = slack
         self._channel = channel
         self._thread_ts = thread_ts  # None: continuation messages go to the channel itself
         self._interval = interval
         self._stop_key = stop_key
+        self._continue = continue_target
+        self._on_slack_error = on_slack_error
+        self._controls: list[dict[str, Any]] = []
         self._ts = [first_ts]
         self._shown: list[View | None] = [None]
         self._final: list[bool] = [False]
@@ -92,6 +99,8 @@ class Relay:
                 await self._reader
         finally:
             self._reader.cancel()
+        if answer.finished.stop_reason == "max_tokens" and self._continue is not None:
+            self._controls = [continue_button(self._continue)]
         await self._show(self._final_body(answer.finished), final=True)
         return RelayResult(
             self._text, answer.finished, list(self._ts), self._writes, self._stopped_by
@@ -142,7 +151,11 @@ class Relay:
             done = final or index < len(pieces) - 1
             if index < len(self._final) and self._final[index]:
                 continue
-            view = final_view(piece) if done else interim_view(piece, self._stop_key)
+            last = index == len(pieces) - 1
+            if done:
+                view = final_view(piece, controls=self._controls if last else None)
+            else:
+                view = interim_view(piece, self._stop_key)
             if index < len(self._shown) and self._shown[index] == view:
                 continue
             attempts = FINAL_WRITE_ATTEMPTS if done else 1
@@ -156,6 +169,12 @@ class Relay:
                 return  # cannot continue the reply; later pieces would land out of order
         if final:
             await self._remove_surplus(len(pieces))
+
+    def _failed(self, index: int, error: BaseException) -> None:
+        method = "chat.update" if index < len(self._ts) else "chat.postMessage"
+        log.warning("slack %s failed channel=%s", method, self._channel, exc_info=error)
+        if self._on_slack_error is not None:
+            self._on_slack_error(method, error)
 
     async def _remove_surplus(self, needed: int) -> None:
         # The final text can need fewer messages than an interim one did (trailing space
@@ -188,11 +207,11 @@ class Relay:
                 self._shown.append(None)
                 self._final.append(False)
         except SlackApiError as error:
-            log.warning("slack write failed channel=%s", self._channel, exc_info=True)
+            self._failed(index, error)
             status = error.response.status_code
             return False if status == 429 or status >= 500 else None
-        except SLACK_ERRORS:
-            log.warning("slack write failed channel=%s", self._channel, exc_info=True)
+        except SLACK_ERRORS as error:
+            self._failed(index, error)
             return False
         self._shown[index] = view
         self._final[index] = final

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +20,7 @@ from bot.slack_text import (
 )
 
 STOP_ACTION_ID = "stop_reply"
+CONTINUE_ACTION_ID = "continue_reply"
 # Interim text lives in one section block; keep room for the writing indicator.
 INTERIM_LIMIT = SECTION_TEXT_LIMIT - 100
 TAIL_MARK = "…\n"
@@ -28,6 +30,48 @@ TAIL_MARK = "…\n"
 class View:
     text: str
     blocks: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ContinueTarget:
+    """Where a Continue button resumes: carried in the button itself, so it survives restarts."""
+
+    channel: str
+    conversation: str  # the stored conversation's thread ts
+    thread: str | None  # where replies are posted (None: a DM's main view)
+    asker: str
+    kind: str
+
+    def encode(self) -> str:
+        return json.dumps([self.channel, self.conversation, self.thread, self.asker, self.kind])
+
+    @classmethod
+    def decode(cls, value: str) -> ContinueTarget | None:
+        try:
+            channel, conversation, thread, asker, kind = json.loads(value)
+        except (ValueError, TypeError):
+            return None
+        return cls(str(channel), str(conversation), thread and str(thread), str(asker), str(kind))
+
+
+def continue_button(target: ContinueTarget) -> dict[str, Any]:
+    return {
+        "type": "actions",
+        "block_id": "reply_continue",
+        "elements": [
+            {
+                "type": "button",
+                "action_id": CONTINUE_ACTION_ID,
+                "text": {"type": "plain_text", "text": "Continue", "emoji": True},
+                "style": "primary",
+                "value": target.encode(),
+            }
+        ],
+    }
+
+
+def without_controls(blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [block for block in blocks if block.get("type") != "actions"]
 
 
 def stop_button(stop_key: str) -> dict[str, Any]:
@@ -55,11 +99,11 @@ def interim_view(markdown: str, stop_key: str | None) -> View:
     return _with_controls(shown + WRITING_SUFFIX, stop_key)
 
 
-def final_view(markdown: str) -> View:
+def final_view(markdown: str, *, controls: list[dict[str, Any]] | None = None) -> View:
     safe = defuse_mass_mentions(markdown)
     return View(
         text=shorten(to_mrkdwn(safe), FALLBACK_TEXT_LIMIT),
-        blocks=[{"type": "markdown", "text": safe}],
+        blocks=[{"type": "markdown", "text": safe}, *(controls or [])],
     )
 
 

@@ -1,28 +1,37 @@
 """Building the bot's parts from the settings: one client of each kind for the whole process.
 
-Everything built here is closed by the exit stack it is given, in reverse order.
+Everything built here is closed by the exit stack it is given, in reverse order. Slack parts
+are built only when Slack is configured; /chat only when CHAT_API_TOKEN is set.
 """
 
 from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
 from slack_bolt.async_app import AsyncApp
+from slack_sdk.http_retry.async_handler import AsyncRetryHandler
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
 )
+from slack_sdk.http_retry.builtin_interval_calculators import BackoffRetryIntervalCalculator
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.admins import Admins
-from bot.answer import ReplySettings, Responder
+from bot.admission import Admission, ReplySettings
+from bot.answer import Responder
 from bot.budgets import BudgetDefaults, Budgets
-from bot.claude import Claude
+from bot.chat_api import ChatApi
+from bot.claude import Claude, Deadlines
 from bot.config import Settings
+from bot.limits import RateLimiter
 from bot.listeners import Listeners
+from bot.metrics import Metrics
 from bot.pricing import load_price_table
+from bot.recording import Recorder
 from bot.store import Ledger, Store, make_engine, make_sessionmaker
 from bot.store.budget_store import BudgetStore
 from bot.store.models import utcnow
@@ -30,15 +39,34 @@ from bot.usage_command import UsageCommand
 
 # Slack's advice for 429s is to wait Retry-After; two waits cover a burst without hiding an outage.
 SLACK_RATE_LIMIT_RETRIES = 2
+# Dropped or refused connections: a few quick tries, with exponential backoff and jitter.
+SLACK_CONNECTION_RETRIES = 3
 
 
 @dataclass
 class Services:
-    slack: AsyncWebClient
     store: Store
     ledger: Ledger
-    responder: Responder
-    bolt: AsyncApp
+    metrics: Metrics
+    slack: AsyncWebClient | None = None
+    responder: Responder | None = None
+    bolt: AsyncApp | None = None
+    chat: ChatApi | None = None
+
+
+class CountedRateLimitRetries(AsyncRateLimitErrorRetryHandler):
+    """Slack's own 429 handling, counted in the metrics."""
+
+    def __init__(self, metrics: Metrics, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._metrics = metrics
+
+    async def _can_retry_async(self, **kwargs: Any) -> bool:
+        response = kwargs.get("response")
+        if response is not None and response.status_code == 429:
+            method = kwargs["request"].url.rsplit("/", 1)[-1]
+            self._metrics.slack_rate_limited.labels(method).inc()
+        return await super()._can_retry_async(**kwargs)
 
 
 def budget_defaults(settings: Settings) -> BudgetDefaults:
@@ -53,22 +81,11 @@ def budget_defaults(settings: Settings) -> BudgetDefaults:
 
 async def build(settings: Settings, stack: contextlib.AsyncExitStack) -> Services:
     prices = load_price_table(settings.pricing_file)
+    metrics = Metrics()
     engine = make_engine(settings.database_url)
     stack.push_async_callback(engine.dispose)
     sessions = make_sessionmaker(engine)
-    store = Store(sessions)
-    ledger = Ledger(sessions)
-    # One HTTP session for every Slack call: edits reuse a warm connection.
-    session = await stack.enter_async_context(aiohttp.ClientSession())
-    slack = AsyncWebClient(
-        token=settings.slack_bot_token,
-        base_url=settings.slack_api_url,
-        session=session,
-        retry_handlers=[
-            AsyncConnectionErrorRetryHandler(),
-            AsyncRateLimitErrorRetryHandler(max_retry_count=SLACK_RATE_LIMIT_RETRIES),
-        ],
-    )
+    services = Services(store=Store(sessions), ledger=Ledger(sessions), metrics=metrics)
     claude = Claude.connect(
         api_key=settings.anthropic_api_key,
         base_url=settings.anthropic_base_url,
@@ -76,25 +93,79 @@ async def build(settings: Settings, stack: contextlib.AsyncExitStack) -> Service
         timeout=settings.anthropic_timeout,
     )
     stack.push_async_callback(claude.close)
-    admins = Admins(slack, settings.admin_user_ids)
     budget_store = BudgetStore(sessions)
     defaults = budget_defaults(settings)
+    reply = ReplySettings(
+        model=settings.claude_model,
+        max_tokens=settings.claude_max_tokens,
+        system_prompt=settings.system_prompt,
+        edit_interval=settings.stream_edit_interval,
+        context_window=settings.claude_context_window,
+        channel_memory_turns=settings.channel_memory_turns,
+    )
+    admission = Admission(
+        store=services.store,
+        claude=claude,
+        budgets=Budgets(budget_store, defaults, prices),
+        limiter=RateLimiter(
+            per_minute=settings.user_requests_per_minute,
+            concurrent=settings.max_concurrent_requests,
+            per_user_concurrent=settings.user_max_concurrent_requests,
+        ),
+        metrics=metrics,
+        settings=reply,
+        clock=utcnow,
+    )
+    recorder = Recorder(
+        ledger=services.ledger, prices=prices, metrics=metrics, model=settings.claude_model
+    )
+    deadlines = Deadlines(
+        total=settings.claude_deadline_seconds,
+        first_token=settings.claude_first_token_seconds,
+        stall=settings.claude_stall_seconds,
+    )
+    max_tokens_for = {kind: settings.max_tokens_for(kind) for kind in ("short", "code", "long")}
+    if settings.chat_api_token:
+        services.chat = ChatApi(
+            token=settings.chat_api_token,
+            max_chars=settings.chat_max_message_chars,
+            admission=admission,
+            claude=claude,
+            recorder=recorder,
+            store=services.store,
+            settings=reply,
+            deadlines=deadlines,
+            max_tokens_for=max_tokens_for,
+        )
+    if not settings.slack_bot_token:
+        return services
+    # One HTTP session for every Slack call: edits reuse a warm connection.
+    session = await stack.enter_async_context(aiohttp.ClientSession())
+    retries: list[AsyncRetryHandler] = [
+        AsyncConnectionErrorRetryHandler(
+            max_retry_count=SLACK_CONNECTION_RETRIES,
+            interval_calculator=BackoffRetryIntervalCalculator(backoff_factor=0.25),
+        ),
+        CountedRateLimitRetries(metrics, max_retry_count=SLACK_RATE_LIMIT_RETRIES),
+    ]
+    slack = AsyncWebClient(
+        token=settings.slack_bot_token,
+        base_url=settings.slack_api_url,
+        session=session,
+        retry_handlers=retries,
+    )
+    admins = Admins(slack, settings.admin_user_ids)
     responder = Responder(
-        store=store,
-        ledger=ledger,
+        store=services.store,
         claude=claude,
         slack=slack,
         admins=admins,
-        budgets=Budgets(budget_store, defaults, prices),
-        prices=prices,
-        settings=ReplySettings(
-            model=settings.claude_model,
-            max_tokens=settings.claude_max_tokens,
-            system_prompt=settings.system_prompt,
-            edit_interval=settings.stream_edit_interval,
-            context_window=settings.claude_context_window,
-            channel_memory_turns=settings.channel_memory_turns,
-        ),
+        admission=admission,
+        recorder=recorder,
+        metrics=metrics,
+        settings=reply,
+        deadlines=deadlines,
+        max_tokens_for=max_tokens_for,
     )
     bolt = AsyncApp(
         client=slack,
@@ -102,7 +173,8 @@ async def build(settings: Settings, stack: contextlib.AsyncExitStack) -> Service
         request_verification_enabled=not settings.socket_mode,
     )
     usage = UsageCommand(
-        ledger=ledger, budgets=budget_store, defaults=defaults, admins=admins, clock=utcnow
+        ledger=services.ledger, budgets=budget_store, defaults=defaults, admins=admins, clock=utcnow
     )
-    Listeners(store=store, responder=responder, usage=usage).register(bolt)
-    return Services(slack=slack, store=store, ledger=ledger, responder=responder, bolt=bolt)
+    Listeners(store=services.store, responder=responder, usage=usage).register(bolt)
+    services.slack, services.responder, services.bolt = slack, responder, bolt
+    return services

@@ -165,6 +165,7 @@ class BotUnderTest:
         channel: str = CHANNEL,
         message_ts: str = "",
         thread_ts: str | None = None,
+        message: dict[str, Any] | None = None,
     ) -> Delivery:
         """Press a button, as Slack's interactivity delivers it (a form field `payload`)."""
         payload = {
@@ -185,6 +186,8 @@ class BotUnderTest:
                 {"type": "button", "action_id": action_id, "block_id": "b", "value": value}
             ],
         }
+        if message is not None:
+            payload["message"] = message  # Slack sends the message the button is on
         return await self.post_signed(
             urlencode({"payload": json.dumps(payload)}),
             content_type="application/x-www-form-urlencoded",
@@ -254,7 +257,23 @@ def make_settings(
         "host": "127.0.0.1",
         "port": 0,
         "stream_edit_interval": 0.2,
+        # Tests ask many questions quickly as one user; the limits have tests of their own.
+        "user_requests_per_minute": 1000,
+        "user_max_concurrent_requests": 100,
+        "max_concurrent_requests": 100,
         "_env_file": None,
     }
     values.update(overrides)
     return load_settings(**values)
+
+
+def text_of(content: Any) -> str:
+    """A message's text, whether sent as a string or as content blocks (cache marks)."""
+    if isinstance(content, str):
+        return content
+    return "".join(str(block.get("text", "")) for block in content)
+
+
+def conversation(body: dict[str, Any]) -> list[dict[str, str]]:
+    """The messages of a request as role and plain text, cache marks set aside."""
+    return [{"role": m["role"], "content": text_of(m["content"])} for m in body["messages"]]

@@ -6,7 +6,7 @@ from bot.config import Settings
 from bot.listeners import ASK_HELP, CANNOT_POST
 from tests.fakes.anthropic import FakeAnthropic, Reply
 from tests.fakes.slack import FakeSlack
-from tests.rig import CHANNEL, settle, start_bot
+from tests.rig import CHANNEL, conversation, settle, start_bot
 
 
 def top_level(fake_slack: FakeSlack, channel: str) -> list[str]:
@@ -96,7 +96,7 @@ async def test_ask_carries_the_channel_memory(
         await bot.command("/ask", "What did I ask you earlier?")
         await bot.wait_for_usage(2)
 
-    assert [m["content"] for m in fake_anthropic.message_requests[1].body["messages"]] == [
+    assert [m["content"] for m in conversation(fake_anthropic.message_requests[1].body)] == [
         "<@U0USER>: What day is it?",
         "It's Tuesday.",
         "<@U0USER>: What did I ask you earlier?",

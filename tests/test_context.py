@@ -6,7 +6,7 @@ from bot.context import OMITTED_NOTE, budget_for
 from bot.store import Place
 from tests.fakes.anthropic import COUNT_TOKENS_PATH, FakeAnthropic, Reply, estimate_tokens
 from tests.fakes.slack import FakeSlack
-from tests.rig import CHANNEL, TEAM_ID, make_settings, start_bot
+from tests.rig import CHANNEL, TEAM_ID, conversation, make_settings, start_bot, text_of
 
 WINDOW = 4000
 MAX_TOKENS = 500
@@ -35,12 +35,12 @@ async def test_long_history_is_trimmed_to_the_budget(
         turns = await bot.running.store.thread_turns(Place(TEAM_ID, CHANNEL, first.ts))
 
     last = fake_anthropic.message_requests[-1].body
-    sent = last["messages"]
+    sent = conversation(last)
     # The newest question is last and whole; older turns were left out, and Claude is told.
     assert sent[-1]["content"] == f"<@U0USER>: turn 11 {paragraph}"
     assert sent[0]["role"] == "user"
     assert len(sent) < len(turns) - 1
-    assert last["system"].endswith(OMITTED_NOTE)
+    assert text_of(last["system"]).endswith(OMITTED_NOTE)
     # Every request fits the budget by the (fake) API's own count.
     assert all(estimate_tokens(r.body) <= budget for r in fake_anthropic.message_requests)
     # Near the limit, the exact count was asked for.

@@ -5,7 +5,7 @@ from __future__ import annotations
 from bot.config import Settings
 from tests.fakes.anthropic import FakeAnthropic, Reply
 from tests.fakes.slack import FakeSlack
-from tests.rig import CHANNEL, settle, start_bot
+from tests.rig import CHANNEL, conversation, settle, start_bot
 
 
 async def test_follow_up_in_thread_sends_earlier_turns(
@@ -18,7 +18,7 @@ async def test_follow_up_in_thread_sends_earlier_turns(
         await bot.mention("And its population?", thread_ts=first.ts)
         await bot.wait_for_usage(2)
 
-    second = fake_anthropic.message_requests[1].body["messages"]
+    second = conversation(fake_anthropic.message_requests[1].body)
     assert second == [
         {"role": "user", "content": "<@U0USER>: What is the capital of France?"},
         {"role": "assistant", "content": "Paris."},
@@ -40,7 +40,7 @@ async def test_memory_survives_restart_on_same_database(
         await bot.mention("What is my name?", thread_ts=first.ts)
         rows = await bot.wait_for_usage(2)
 
-    assert [m["content"] for m in fake_anthropic.message_requests[1].body["messages"]] == [
+    assert [m["content"] for m in conversation(fake_anthropic.message_requests[1].body)] == [
         "<@U0USER>: My name is Ada.",
         "Noted: your name is Ada.",
         "<@U0USER>: What is my name?",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from bot.config import Settings
 from tests.fakes.anthropic import FakeAnthropic, Reply
 from tests.fakes.slack import FakeSlack
-from tests.rig import DM, USER, settle, start_bot
+from tests.rig import DM, USER, conversation, settle, start_bot
 
 
 async def test_dm_is_answered_in_the_dm_with_memory(
@@ -24,7 +24,7 @@ async def test_dm_is_answered_in_the_dm_with_memory(
         ("Hi Ada.", None),
         ("Your name is Ada.", None),
     ]
-    assert [m["content"] for m in fake_anthropic.message_requests[1].body["messages"]] == [
+    assert [m["content"] for m in conversation(fake_anthropic.message_requests[1].body)] == [
         "<@U0USER>: Hi, I'm Ada.",
         "Hi Ada.",
         "<@U0USER>: What's my name?",

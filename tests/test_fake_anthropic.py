@@ -306,3 +306,186 @@ async def test_invalid_requests_are_400(
     assert needle in payload["error"]["message"]
     assert len(fake.requests) == 1
     assert fake.message_requests == []
+
+
+# -- prompt caching (PLATFORM.md B10) -------------------------------------------------------------
+
+SYSTEM_TEXT = "S" * 400  # 100 tokens
+EPHEMERAL = {"type": "ephemeral"}
+
+
+def block(text: str, ttl: str | None = None, *, mark: bool = True) -> dict[str, Any]:
+    """A text block, marked with `cache_control` unless `mark` is false."""
+    if not mark:
+        return {"type": "text", "text": text}
+    control = EPHEMERAL if ttl is None else {**EPHEMERAL, "ttl": ttl}
+    return {"type": "text", "text": text, "cache_control": control}
+
+
+def numbers(usage: anthropic.types.Usage) -> tuple[int, int, int, int]:
+    """(input, 5m writes, 1h writes, reads), checking the totals agree."""
+    assert usage.cache_creation is not None
+    written = usage.cache_creation
+    total = written.ephemeral_5m_input_tokens + written.ephemeral_1h_input_tokens
+    assert usage.cache_creation_input_tokens == total
+    five, hour = written.ephemeral_5m_input_tokens, written.ephemeral_1h_input_tokens
+    return usage.input_tokens, five, hour, usage.cache_read_input_tokens or 0
+
+
+async def ask(
+    client: anthropic.AsyncAnthropic, messages: Any, *, stream: bool = False, **kwargs: Any
+) -> anthropic.types.Usage:
+    """Send one request (streamed or not) and return the final usage."""
+    args: dict[str, Any] = {"model": MODEL, "max_tokens": 50, "messages": messages, **kwargs}
+    if not stream:
+        return (await client.messages.create(**args)).usage
+    async with client.messages.stream(**args) as events:
+        return (await events.get_final_message()).usage
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_cached_system_block_is_written_then_read(
+    fake: FakeAnthropic, client: anthropic.AsyncAnthropic, stream: bool
+) -> None:
+    system = [block(SYSTEM_TEXT)]
+    counted = await client.messages.count_tokens(model=MODEL, system=system, messages=HELLO)
+    assert counted.input_tokens == 105  # the whole prompt; count_tokens leaves the cache alone
+
+    usage = await ask(client, HELLO, system=system, stream=stream)
+    assert usage.cache_creation_input_tokens == 100  # the system block
+    assert usage.cache_read_input_tokens == 0
+    assert numbers(usage) == (5, 100, 0, 0)
+    assert fake.message_requests[0].body["system"][0]["cache_control"] == EPHEMERAL
+
+    usage = await ask(client, HELLO, system=system, stream=stream)
+    assert usage.cache_creation_input_tokens == 0
+    assert usage.cache_read_input_tokens == 100
+    assert numbers(usage) == (5, 0, 0, 100)
+
+    other: list[MessageParam] = [{"role": "user", "content": "Something else entirely"}]
+    assert numbers(await ask(client, other, system=system, stream=stream)) == (6, 0, 0, 100)
+    # The key is the exact prefix and the model.
+    changed = [block(SYSTEM_TEXT + "!")]
+    assert numbers(await ask(client, HELLO, system=changed, stream=stream)) == (5, 101, 0, 0)
+    opus = {"model": "claude-opus-4-8", "system": system, "stream": stream}
+    assert numbers(await ask(client, HELLO, **opus)) == (5, 100, 0, 0)
+
+
+async def test_second_turn_reads_earlier_prefix_and_writes_the_new_one(
+    fake: FakeAnthropic, client: anthropic.AsyncAnthropic
+) -> None:
+    system = [block(SYSTEM_TEXT)]
+    turn1: list[Any] = [{"role": "user", "content": [block("a" * 80), block("d" * 8, mark=False)]}]
+    # 100 (system) + 20 (first block) written, the unmarked tail (2) is plain input.
+    assert numbers(await ask(client, turn1, system=system)) == (2, 120, 0, 0)
+
+    turn2 = [
+        *turn1,
+        {"role": "assistant", "content": "b" * 40},
+        {"role": "user", "content": [block("c" * 40)]},
+    ]
+    # Longest cached breakpoint prefix (120) is read; 2 + 10 + 10 more tokens are written.
+    assert numbers(await ask(client, turn2, system=system, stream=True)) == (0, 22, 0, 120)
+    marks = [
+        b.get("cache_control") for b in fake.message_requests[1].body["messages"][0]["content"]
+    ]
+    assert marks == [EPHEMERAL, None]
+
+
+async def test_ttl_1h_is_billed_as_ephemeral_1h(
+    fake: FakeAnthropic, client: anthropic.AsyncAnthropic
+) -> None:
+    messages = [{"role": "user", "content": [block("a" * 80, "5m")]}]
+    system = [block(SYSTEM_TEXT, "1h")]
+    assert numbers(await ask(client, messages, system=system)) == (0, 20, 100, 0)
+    assert numbers(await ask(client, messages, system=system)) == (0, 0, 0, 120)
+
+
+@pytest.mark.parametrize(("lookback", "turn2"), [(20, (0, 20, 0, 105)), (1, (0, 125, 0, 0))])
+async def test_top_level_cache_control_moves_with_the_conversation(
+    lookback: int, turn2: tuple[int, int, int, int]
+) -> None:
+    async with FakeAnthropic(cache_lookback_blocks=lookback) as fake:
+        client = anthropic.AsyncAnthropic(api_key="sk-test", base_url=fake.base_url)
+        try:
+            auto: Any = {"system": SYSTEM_TEXT, "cache_control": {"type": "ephemeral"}}
+            # The breakpoint goes on the last block: the whole prompt (100 + 5) is written.
+            assert numbers(await ask(client, HELLO, **auto)) == (0, 105, 0, 0)
+            more = [
+                *HELLO,
+                {"role": "assistant", "content": "b" * 40},
+                {"role": "user", "content": "c" * 40},
+            ]
+            # With the lookback the previous turn's prefix is found 2 blocks back.
+            assert numbers(await ask(client, more, stream=True, **auto)) == turn2
+        finally:
+            await client.close()
+    assert fake.message_requests[0].body["cache_control"] == {"type": "ephemeral"}
+
+
+async def test_top_level_mark_on_an_already_marked_block_is_one_breakpoint(
+    fake: FakeAnthropic, client: anthropic.AsyncAnthropic
+) -> None:
+    messages = [{"role": "user", "content": [block("x" * 40, "1h")]}]
+    system = [block("s" * 40), block("t" * 40), block("u" * 40)]
+    usage = await ask(client, messages, system=system, cache_control={"type": "ephemeral"})
+    assert numbers(usage) == (0, 30, 10, 0)  # the block's own ttl wins
+
+
+async def test_below_min_cache_tokens_nothing_is_cached() -> None:
+    async with FakeAnthropic(min_cache_tokens=110) as fake:
+        client = anthropic.AsyncAnthropic(api_key="sk-test", base_url=fake.base_url)
+        try:
+            small = [block(SYSTEM_TEXT)]  # 100 tokens < 110: no error, no cache
+            assert numbers(await ask(client, HELLO, system=small)) == (105, 0, 0, 0)
+            assert numbers(await ask(client, HELLO, system=small)) == (105, 0, 0, 0)
+            # A short breakpoint is skipped; its tokens go into the next breakpoint's write.
+            messages = [{"role": "user", "content": [block("a" * 80, "1h")]}]
+            assert numbers(await ask(client, messages, system=small)) == (0, 0, 120, 0)
+            assert numbers(await ask(client, messages, system=small)) == (0, 0, 0, 120)
+        finally:
+            await client.close()
+
+
+async def test_more_than_four_marks_is_400(
+    fake: FakeAnthropic, client: anthropic.AsyncAnthropic
+) -> None:
+    fake.enqueue(Reply(text="kept for later"))
+    four = [block(f"{n}" * 40) for n in range(4)]
+    maximum = "A maximum of 4 blocks with cache_control may be provided"
+    cases: list[tuple[dict[str, Any], str]] = [
+        ({"system": [*four, block("5" * 40)]}, maximum),
+        ({"system": four, "cache_control": EPHEMERAL}, maximum),  # 4 + automatic
+        ({"system": [block("x", "2h")]}, "ttl"),
+    ]
+    for extra, needle in cases:
+        with pytest.raises(anthropic.BadRequestError) as caught:
+            await client.messages.create(model=MODEL, max_tokens=10, messages=HELLO, **extra)
+        assert caught.value.type == "invalid_request_error"
+        assert needle in str(caught.value.api_message)
+    assert fake.message_requests == []
+    # Four marks are fine, and the rejected requests did not use up the scripted reply.
+    message = await client.messages.create(model=MODEL, max_tokens=10, messages=HELLO, system=four)
+    assert message.content[0].type == "text"
+    assert message.content[0].text == "kept for later"
+
+
+async def test_explicit_reply_cache_numbers_override(
+    fake: FakeAnthropic, client: anthropic.AsyncAnthropic
+) -> None:
+    system = [block(SYSTEM_TEXT)]
+    fake.enqueue(Reply(cache_read=7, cache_creation_1h=3), Reply(input_tokens=42))
+    assert numbers(await ask(client, HELLO, system=system)) == (105, 0, 3, 7)
+    # A scripted input_tokens alone also makes the usage explicit: no cache numbers.
+    assert numbers(await ask(client, HELLO, system=system, stream=True)) == (42, 0, 0, 0)
+    # The simulated write still happened behind the scripted numbers.
+    assert numbers(await ask(client, HELLO, system=system)) == (5, 0, 0, 100)
+
+
+async def test_failed_request_writes_nothing(
+    fake: FakeAnthropic, client: anthropic.AsyncAnthropic
+) -> None:
+    fake.enqueue(Reply(status=529))
+    with pytest.raises(anthropic.APIStatusError):
+        await ask(client, HELLO, system=[block(SYSTEM_TEXT)])
+    assert numbers(await ask(client, HELLO, system=[block(SYSTEM_TEXT)])) == (5, 100, 0, 0)

@@ -7,11 +7,11 @@ from bot.listeners import RESET_DONE
 from bot.store import Place
 from tests.fakes.anthropic import FakeAnthropic, Reply
 from tests.fakes.slack import FakeSlack
-from tests.rig import CHANNEL, TEAM_ID, make_settings, start_bot
+from tests.rig import CHANNEL, TEAM_ID, conversation, make_settings, start_bot, text_of
 
 
 def contents(fake: FakeAnthropic, index: int) -> list[str]:
-    return [m["content"] for m in fake.message_requests[index].body["messages"]]
+    return [m["content"] for m in conversation(fake.message_requests[index].body)]
 
 
 async def test_top_level_mentions_share_the_channel_memory_until_reset(
@@ -80,4 +80,4 @@ async def test_several_people_in_a_thread_are_told_apart(
         "Hello from the fake Claude.",
         "<@U0BOB>: And I prefer spaces. Who prefers what?",
     ]
-    assert "Several people may take part" in request["system"]
+    assert "Several people may take part" in text_of(request["system"])

@@ -14,6 +14,14 @@ Design:
   (``event: error`` mid-stream, clean EOF without ``message_stop``, or an abrupt TCP abort).
 * Everything received is recorded (``requests``), so tests can assert on what the bot sent.
   Recorded header names are lower-cased.
+* Prompt caching (B10) is simulated by :class:`~tests.fakes.anthropic_cache.PromptCache`
+  (``fake.cache``): ``cache_control`` marks on system blocks, message content blocks and at the
+  top level (automatic caching) make successful requests write prefixes, and later requests
+  sharing a cached prefix are billed with cache reads; the rules are in that module's docstring.
+  ``FakeAnthropic(min_cache_tokens=...)`` sets the minimum cacheable prefix (default 0), and
+  ``cache_lookback_blocks`` the lookback window (default 20). A ``Reply`` that sets
+  ``input_tokens`` or any non-zero ``cache_*`` number reports exactly its own numbers instead
+  (unset cache numbers 0, unset ``input_tokens`` the whole prompt); the cache is still updated.
 
 Usage::
 
@@ -26,7 +34,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import math
 import re
 import secrets
 from dataclasses import dataclass, field
@@ -34,6 +41,13 @@ from types import TracebackType
 from typing import Any, Literal, Self
 
 from aiohttp import web
+
+from tests.fakes.anthropic_cache import (
+    CacheControlError,
+    CacheUsage,
+    PromptCache,
+    estimate_tokens,
+)
 
 ERROR_TYPES: dict[int, str] = {
     400: "invalid_request_error",
@@ -70,7 +84,9 @@ class Reply:
     fault_error_type: str = "overloaded_error"
     stop_reason: str = "end_turn"
     model: str | None = None  # default: the requested model
-    input_tokens: int | None = None  # default: ceil(chars of system + messages text / 4), >= 1
+    # Input usage. If input_tokens is set or any cache number is non-zero, exactly these numbers
+    # are reported (input_tokens default: the whole prompt); else the cache simulation's numbers.
+    input_tokens: int | None = None  # uncached input tokens
     output_tokens: int | None = None  # default: number of chunks
     cache_creation_5m: int = 0
     cache_creation_1h: int = 0
@@ -85,6 +101,16 @@ class Reply:
     def total_output_tokens(self) -> int:
         return len(self.deltas()) if self.output_tokens is None else self.output_tokens
 
+    def input_usage(self, simulated: CacheUsage, body: dict[str, Any]) -> CacheUsage:
+        """The input side of the usage to report: the cache simulation's, unless this reply
+        scripts any input number; then exactly the scripted ones (the rest 0, and the uncached
+        input the whole prompt)."""
+        cache = (self.cache_creation_5m, self.cache_creation_1h, self.cache_read)
+        if self.input_tokens is None and not any(cache):
+            return simulated
+        uncached = estimate_tokens(body) if self.input_tokens is None else self.input_tokens
+        return CacheUsage(uncached, *cache)
+
 
 @dataclass
 class RecordedRequest:
@@ -97,25 +123,6 @@ class RecordedRequest:
 
 def _new_id(prefix: str) -> str:
     return f"{prefix}_{secrets.token_hex(12)}"
-
-
-def _text_of(value: Any) -> str:
-    """All prompt text in a `system`/`messages` value (strings, text blocks, nested content)."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, list):
-        return "".join(_text_of(item) for item in value)
-    if isinstance(value, dict):
-        if isinstance(value.get("text"), str):
-            return str(value["text"])
-        return _text_of(value.get("content"))
-    return ""
-
-
-def estimate_tokens(body: dict[str, Any]) -> int:
-    """Deterministic token estimate: ceil(prompt chars / 4), at least 1."""
-    chars = len(_text_of(body.get("system"))) + len(_text_of(body.get("messages")))
-    return max(1, math.ceil(chars / 4))
 
 
 def error_response(
@@ -134,8 +141,11 @@ def error_response(
 class FakeAnthropic:
     """In-process Anthropic Messages API server; see the module docstring."""
 
-    def __init__(self, api_key: str = "sk-test") -> None:
+    def __init__(
+        self, api_key: str = "sk-test", min_cache_tokens: int = 0, cache_lookback_blocks: int = 20
+    ) -> None:
         self.api_key = api_key
+        self.cache = PromptCache(min_cache_tokens, cache_lookback_blocks)
         self.requests: list[RecordedRequest] = []
         self.disconnects = 0  # streams the client closed before the fake finished writing
         self.in_flight = 0  # streams currently being written
@@ -222,7 +232,11 @@ class FakeAnthropic:
         )
         if problem is not None:
             return error_response(400, problem, request_id)
-        if is_count:
+        try:
+            plan = self.cache.plan(body)
+        except CacheControlError as error:
+            return error_response(400, str(error), request_id)
+        if is_count:  # the total prompt, input + cache tokens; the cache is not touched
             return web.json_response(
                 {"input_tokens": estimate_tokens(body)}, headers={"request-id": request_id}
             )
@@ -234,9 +248,11 @@ class FakeAnthropic:
         if reply.status != 200:
             text = reply.error_message or f"Scripted {ERROR_TYPES.get(reply.status, 'api_error')}"
             return error_response(reply.status, text, request_id, reply.headers)
+        self.cache.commit(plan)
+        usage = reply.input_usage(plan.usage, body)
         if body.get("stream"):
-            return await self._stream(request, request_id, reply, body)
-        message = self._message(reply, body, final=True)
+            return await self._stream(request, request_id, reply, body, usage)
+        message = self._message(reply, body, usage, final=True)
         return web.json_response(message, headers={"request-id": request_id, **reply.headers})
 
     @staticmethod
@@ -260,9 +276,10 @@ class FakeAnthropic:
         return None
 
     @staticmethod
-    def _message(reply: Reply, body: dict[str, Any], *, final: bool) -> dict[str, Any]:
+    def _message(
+        reply: Reply, body: dict[str, Any], usage: CacheUsage, *, final: bool
+    ) -> dict[str, Any]:
         """The whole message (`final`) or the one in `message_start` (empty, output 1)."""
-        input_tokens = estimate_tokens(body) if reply.input_tokens is None else reply.input_tokens
         text = "".join(reply.deltas())
         return {
             "id": _new_id("msg"),
@@ -273,20 +290,19 @@ class FakeAnthropic:
             "stop_reason": reply.stop_reason if final else None,
             "stop_sequence": None,
             "usage": {
-                "input_tokens": input_tokens,
-                "cache_creation_input_tokens": reply.cache_creation_5m + reply.cache_creation_1h,
-                "cache_read_input_tokens": reply.cache_read,
-                "cache_creation": {
-                    "ephemeral_5m_input_tokens": reply.cache_creation_5m,
-                    "ephemeral_1h_input_tokens": reply.cache_creation_1h,
-                },
+                **usage.fields(),
                 "output_tokens": reply.total_output_tokens() if final else 1,
                 "service_tier": "standard",
             },
         }
 
     async def _stream(
-        self, request: web.Request, request_id: str, reply: Reply, body: dict[str, Any]
+        self,
+        request: web.Request,
+        request_id: str,
+        reply: Reply,
+        body: dict[str, Any],
+        usage: CacheUsage,
     ) -> web.StreamResponse:
         """Write the SSE events of B7, one write (and flush) per event, honouring faults."""
         sse_headers = {"content-type": "text/event-stream; charset=utf-8", "request-id": request_id}
@@ -301,7 +317,7 @@ class FakeAnthropic:
         self.in_flight += 1
         try:
             await response.prepare(request)
-            start = self._message(reply, body, final=False)
+            start = self._message(reply, body, usage, final=False)
             await send({"type": "message_start", "message": start})
             start_block = {"type": "content_block_start", "index": 0}
             await send({**start_block, "content_block": {"type": "text", "text": ""}})
@@ -324,8 +340,8 @@ class FakeAnthropic:
             if reply.fault is None:
                 await send({"type": "content_block_stop", "index": 0})
                 stop = {"stop_reason": reply.stop_reason, "stop_sequence": None}
-                usage = {"output_tokens": reply.total_output_tokens()}
-                await send({"type": "message_delta", "delta": stop, "usage": usage})
+                output = {"output_tokens": reply.total_output_tokens()}
+                await send({"type": "message_delta", "delta": stop, "usage": output})
                 await send({"type": "message_stop"})
             await response.write_eof()
         except ConnectionResetError:  # includes aiohttp's ClientConnectionResetError

@@ -1,0 +1,139 @@
+"""Whether a question may go to Claude, and with what: the same rules for Slack and /chat.
+
+In order, cheapest first: the rate limits (no I/O), the context that fits the window (the
+database, perhaps a token count), then the budgets (worst case against what is left).
+A refusal costs nothing and says why; an admission holds a rate-limit slot until released.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from bot.budgets import Budgets
+from bot.claude import Claude, Prompt
+from bot.context import Context, QuestionTooLong, budget_for, estimate_tokens, fit
+from bot.errors import ClaudeError
+from bot.limits import Limited, RateLimiter, Slot
+from bot.metrics import Metrics
+from bot.store import Outcome, Place, Store, TurnRecord
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ReplySettings:
+    model: str
+    max_tokens: int
+    system_prompt: str
+    edit_interval: float
+    context_window: int
+    channel_memory_turns: int
+
+
+@dataclass(frozen=True)
+class Refused:
+    reason: str  # too_long | budget | per_minute | user_busy | busy
+    message: str
+    retry_after: float | None = None
+
+
+@dataclass
+class Admitted:
+    context: Context
+    slot: Slot
+
+
+class Admission:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        claude: Claude,
+        budgets: Budgets,
+        limiter: RateLimiter,
+        metrics: Metrics,
+        settings: ReplySettings,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._store = store
+        self._claude = claude
+        self._budgets = budgets
+        self._limiter = limiter
+        self._metrics = metrics
+        self._settings = settings
+        self._clock = clock
+
+    async def admit(
+        self, place: Place, user_id: str, text: str, *, max_tokens: int
+    ) -> Admitted | Refused:
+        slot = self._limiter.acquire(user_id)
+        if isinstance(slot, Limited):
+            self._metrics.rate_limited.labels(slot.reason).inc()
+            return Refused(slot.reason, slot.message, slot.retry_after)
+        try:
+            refused = None
+            context = await self._context(place, user_id, text, max_tokens)
+            if isinstance(context, Refused):
+                refused = context
+            else:
+                refused = await self._over_budget(place, user_id, context, max_tokens)
+        except BaseException:
+            slot.release()
+            raise
+        if refused is not None:
+            slot.release()
+            return refused
+        assert isinstance(context, Context)
+        return Admitted(context, slot)
+
+    async def _context(
+        self, place: Place, user_id: str, text: str, max_tokens: int
+    ) -> Context | Refused:
+        settings = self._settings
+        pending = TurnRecord(0, "user", user_id, text, Outcome.COMPLETE, estimate_tokens(text))
+        turns = await self._store.conversation(place, settings.channel_memory_turns)
+        try:
+            return await fit(
+                [*turns, pending],
+                system=settings.system_prompt,
+                budget=budget_for(settings.context_window, max_tokens),
+                count=self._count,
+            )
+        except QuestionTooLong as error:
+            return Refused("too_long", error.user_message)
+
+    async def _over_budget(
+        self, place: Place, user_id: str, context: Context, max_tokens: int
+    ) -> Refused | None:
+        now = self._clock()
+        refusal = await self._budgets.check(
+            team_id=place.team_id,
+            channel_id=place.channel_id,
+            user_id=user_id,
+            model=self._settings.model,
+            input_tokens=context.tokens,
+            max_tokens=max_tokens,
+            now=now,
+        )
+        if refusal is None:
+            return None
+        self._metrics.budget_refusals.labels(refusal.limit.scope).inc()
+        return Refused("budget", refusal.message(now))
+
+    async def warnings(self, place: Place, user_id: str) -> list[str]:
+        return await self._budgets.warnings(
+            team_id=place.team_id, channel_id=place.channel_id, user_id=user_id, now=self._clock()
+        )
+
+    async def _count(self, system: str, prompts: Sequence[Prompt]) -> int:
+        try:
+            return await self._claude.count_tokens(
+                model=self._settings.model, system=system, prompts=prompts
+            )
+        except ClaudeError:
+            # Without an exact count, the conservative estimate decides.
+            log.warning("count_tokens failed; using the estimate", exc_info=True)
+            return estimate_tokens(system) + sum(estimate_tokens(p.text) for p in prompts)

@@ -1,0 +1,99 @@
+"""Recording a finished Claude request: the ledger row (priced), the metrics, one log line."""
+
+from __future__ import annotations
+
+import logging
+
+from bot.claude import Finished
+from bot.metrics import Metrics
+from bot.pricing import PriceTable, Tokens
+from bot.store import Ledger, Outcome, Place, UsageRow
+
+log = logging.getLogger("bot.requests")
+
+
+class Recorder:
+    def __init__(self, *, ledger: Ledger, prices: PriceTable, metrics: Metrics, model: str) -> None:
+        self._ledger = ledger
+        self._prices = prices
+        self._metrics = metrics
+        self._model = model
+
+    def usage_row(self, finished: Finished, *, text: str, stopped: bool) -> UsageRow:
+        if finished.error is None and not stopped and not finished.cancelled:
+            outcome = Outcome.COMPLETE
+        elif text or stopped:
+            outcome = Outcome.PARTIAL
+        else:
+            outcome = Outcome.ERROR
+        if stopped:
+            error_kind: str | None = "stopped"
+        elif finished.error is not None:
+            error_kind = finished.error.failure.value
+        else:
+            error_kind = "cancelled" if finished.cancelled else None
+        usage = finished.usage
+        model = finished.model or self._model
+        tokens = Tokens(
+            input=usage.input_tokens,
+            output=usage.output_tokens,
+            cache_write_5m=usage.cache_write_5m,
+            cache_write_1h=usage.cache_write_1h,
+            cache_read=usage.cache_read,
+        )
+        return UsageRow(
+            requested_model=self._model,
+            resolved_model=finished.model,
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            cache_write_5m_tokens=usage.cache_write_5m,
+            cache_write_1h_tokens=usage.cache_write_1h,
+            cache_read_tokens=usage.cache_read,
+            stop_reason=finished.stop_reason,
+            request_id=finished.request_id,
+            ttft_ms=finished.ttft_ms,
+            latency_ms=finished.latency_ms,
+            outcome=outcome,
+            error_kind=error_kind,
+            cost_micros=self._prices.cost_micros(model, tokens),
+            cache_savings_micros=self._prices.cache_savings_micros(model, tokens),
+            price_version=self._prices.version,
+        )
+
+    async def record(
+        self,
+        place: Place,
+        *,
+        surface: str,
+        turn_id: int | None,
+        text: str,
+        user_id: str | None,
+        usage: UsageRow,
+    ) -> None:
+        await self._ledger.finish_reply(
+            place, turn_id=turn_id, text=text, user_id=user_id, usage=usage
+        )
+        self._metrics.observe(surface, usage)
+        log.info(
+            "claude request finished",
+            extra={
+                "surface": surface,
+                "request_id": usage.request_id,
+                "team": place.team_id,
+                "channel": place.channel_id,
+                "thread_ts": place.thread_ts,
+                "user": user_id,
+                "model": usage.resolved_model or usage.requested_model,
+                "input_tokens": usage.input_tokens,
+                "output_tokens": usage.output_tokens,
+                "cache_write_5m_tokens": usage.cache_write_5m_tokens,
+                "cache_write_1h_tokens": usage.cache_write_1h_tokens,
+                "cache_read_tokens": usage.cache_read_tokens,
+                "cost_micros": usage.cost_micros,
+                "ttft_ms": usage.ttft_ms,
+                "latency_ms": usage.latency_ms,
+                "outcome": usage.outcome.value,
+                "error": usage.error_kind,
+                "stop_reason": usage.stop_reason,
+            },
+        )
