@@ -193,6 +193,10 @@ class FakeSlack:
         self.calls.append(call)
         status, payload, headers = await self._answer(call, request.headers.get("Authorization"))
         call.status, call.error = status, None if payload.get("ok") else payload.get("error")
+        if call.error == "drop" and request.transport is not None:
+            # fail_next(method, "drop"): the connection dies without an answer.
+            request.transport.abort()
+            return web.Response(status=500)
         if status == 429:
             self.ratelimited_count += 1
         headers["x-oauth-scopes"] = SCOPES
