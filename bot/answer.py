@@ -12,10 +12,10 @@ import logging
 import secrets
 from dataclasses import dataclass, replace
 from enum import StrEnum
+from typing import Any
 
 import aiohttp
 from slack_sdk.errors import SlackApiError, SlackClientError
-from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.admins import Admins
 from bot.admission import Admission, Refused, ReplySettings
@@ -24,10 +24,11 @@ from bot.context import Context, estimate_tokens
 from bot.metrics import Metrics
 from bot.recording import Recorder
 from bot.relay import Relay, RelayResult
+from bot.scheduler import FINAL, SlackWriter
 from bot.slack_text import escape_mrkdwn
 from bot.store import Outcome, Place, Store
 from bot.tasks import classify
-from bot.views import ContinueTarget, shorten, working_view
+from bot.views import ContinueTarget, shorten, without_controls, working_view
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +69,7 @@ class Responder:
         *,
         store: Store,
         claude: Claude,
-        slack: AsyncWebClient,
+        writer: SlackWriter,
         admins: Admins,
         admission: Admission,
         recorder: Recorder,
@@ -79,7 +80,7 @@ class Responder:
     ) -> None:
         self._store = store
         self._claude = claude
-        self._slack = slack
+        self._writer = writer
         self._admins = admins
         self._admission = admission
         self._recorder = recorder
@@ -121,7 +122,7 @@ class Responder:
         """
         shown = f"<@{user_id}> asked: {escape_mrkdwn(shorten(text, ASKED_PREVIEW_LIMIT))}"
         try:
-            posted = await self._slack.chat_postMessage(channel=channel_id, text=shown)
+            posted = await self._writer.post(channel=channel_id, text=shown)
         except SlackApiError as error:
             if is_refusal(error):
                 return False
@@ -183,7 +184,7 @@ class Responder:
         stop_key = secrets.token_hex(8)
         working = working_view(stop_key)
         try:
-            posted = await self._slack.chat_postMessage(
+            posted = await self._writer.post(
                 channel=place.channel_id,
                 thread_ts=question.reply_thread_ts,
                 text=working.text,
@@ -199,7 +200,7 @@ class Responder:
             place, role="assistant", text="", user_id=None, ts=reply_ts, outcome=Outcome.STREAMING
         )
         relay = Relay(
-            self._slack,
+            self._writer,
             channel=place.channel_id,
             thread_ts=question.reply_thread_ts,
             first_ts=reply_ts,
@@ -243,12 +244,33 @@ class Responder:
     async def tell(self, channel: str, user_id: str, thread_ts: str | None, text: str) -> None:
         """A note only the user sees."""
         try:
-            await self._slack.chat_postEphemeral(
+            await self._writer.ephemeral(
                 channel=channel, user=user_id, thread_ts=thread_ts, text=f"⚠️ {text}"
             )
         except SLACK_ERRORS as error:
             self.slack_error("chat.postEphemeral", error)
             log.exception("could not tell %s in %s", user_id, channel)
+
+    async def say(self, channel: str, thread_ts: str | None, text: str) -> None:
+        try:
+            await self._writer.post(channel=channel, thread_ts=thread_ts, text=text)
+        except SLACK_ERRORS as error:
+            self.slack_error("chat.postMessage", error)
+            log.exception("could not post in %s", channel)
+
+    async def remove_controls(self, channel: str, ts: str, message: dict[str, Any]) -> None:
+        """Take the buttons off a message (a Continue that was used)."""
+        try:
+            await self._writer.update(
+                channel=channel,
+                ts=ts,
+                text=str(message.get("text") or "Claude's answer"),
+                blocks=without_controls(list(message.get("blocks") or [])),
+                priority=FINAL,
+            )
+        except SLACK_ERRORS as error:
+            self.slack_error("chat.update", error)
+            log.warning("could not remove the buttons of %s", ts, exc_info=True)
 
     def slack_error(self, method: str, error: BaseException) -> None:
         code = "connection"

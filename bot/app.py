@@ -35,7 +35,6 @@ log = logging.getLogger(__name__)
 
 SLACK_EVENTS_PATH = "/slack/events"
 AUTH_RETRY_MAX_SECONDS = 60.0
-SHUTDOWN_GRACE_SECONDS = 10.0
 
 
 @dataclass
@@ -116,7 +115,7 @@ async def running_bot(settings: Settings) -> AsyncIterator[RunningBot]:
             with contextlib.suppress(asyncio.CancelledError):
                 await checker
             if services.responder is not None:
-                await services.responder.drain(SHUTDOWN_GRACE_SECONDS)
+                await services.responder.drain(settings.shutdown_grace_seconds)
 
 
 def web_app(health: Health, *, http_events: bool) -> web.Application:

@@ -53,6 +53,12 @@ HINTS: dict[str, str] = {
     "LOG_LEVEL": "DEBUG, INFO, WARNING or ERROR",
     "STREAM_EDIT_INTERVAL": "seconds between interim edits of a streaming reply, e.g. 1.0",
     "LOG_FORMAT": "json (one object per line) or text",
+    "SLACK_UPDATES_PER_MINUTE": "edits per minute for the workspace, e.g. 50 (Slack's Tier 3)",
+    "SLACK_UPDATE_BURST": "a whole number ≥ 1, e.g. 10",
+    "SLACK_POSTS_PER_SECOND": "new messages per second per channel, e.g. 1",
+    "SLACK_POST_BURST": "a whole number ≥ 1, e.g. 3",
+    "SLACK_TIMEOUT_SECONDS": "seconds, e.g. 10",
+    "SHUTDOWN_GRACE_SECONDS": "seconds, e.g. 20",
     "CHAT_API_TOKEN": "a random secret of 16+ characters, e.g. from `openssl rand -hex 32`",
     "CHAT_MAX_MESSAGE_CHARS": "a whole number ≥ 1, e.g. 100000",
     "MAX_TOKENS_SHORT": "a whole number ≥ 1, e.g. 300",
@@ -146,6 +152,12 @@ class Settings(DatabaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     log_format: Literal["json", "text"] = "json"
     stream_edit_interval: Annotated[float, Field(ge=0.05, le=30)] = 1.0
+    slack_updates_per_minute: Annotated[float, Field(gt=0)] = 50
+    slack_update_burst: Annotated[float, Field(ge=1)] = 10
+    slack_posts_per_second: Annotated[float, Field(gt=0)] = 1
+    slack_post_burst: Annotated[float, Field(ge=1)] = 3
+    slack_timeout_seconds: Annotated[float, Field(gt=0)] = 10
+    shutdown_grace_seconds: Annotated[float, Field(ge=0)] = 20
 
     chat_max_message_chars: Annotated[int, Field(ge=1)] = 100_000
 

@@ -13,14 +13,13 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
 from slack_bolt.request.async_request import AsyncBoltRequest
-from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.answer import Question, Responder, StopResult
 from bot.slack_text import EMPTY_MENTION_TEXT, strip_bot_mention
 from bot.store import Place, Store
 from bot.usage_command import UsageCommand
-from bot.views import CONTINUE_ACTION_ID, STOP_ACTION_ID, ContinueTarget, without_controls
+from bot.views import CONTINUE_ACTION_ID, STOP_ACTION_ID, ContinueTarget
 
 log = logging.getLogger(__name__)
 
@@ -152,12 +151,7 @@ class Listeners:
         if result is StopResult.REFUSED:
             container = body.get("container") or {}
             channel = str((body.get("channel") or {}).get("id") or container.get("channel_id"))
-            await client.chat_postEphemeral(
-                channel=channel,
-                user=user_id,
-                thread_ts=container.get("thread_ts"),
-                text=STOP_REFUSED,
-            )
+            await self._responder.tell(channel, user_id, container.get("thread_ts"), STOP_REFUSED)
 
     async def on_continue(
         self, ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient
@@ -170,22 +164,13 @@ class Listeners:
         if target is None:
             return
         if not await self._responder.may_act_for(target.asker, user_id):
-            await client.chat_postEphemeral(
-                channel=target.channel, user=user_id, thread_ts=target.thread, text=CONTINUE_REFUSED
-            )
+            await self._responder.tell(target.channel, user_id, target.thread, CONTINUE_REFUSED)
             return
         message = body.get("message") or {}
         container = body.get("container") or {}
         # One continuation per button: take it away before answering.
-        try:
-            await client.chat_update(
-                channel=target.channel,
-                ts=str(container.get("message_ts") or message.get("ts")),
-                text=str(message.get("text") or "Claude's answer"),
-                blocks=without_controls(list(message.get("blocks") or [])),
-            )
-        except SlackApiError:
-            log.warning("could not remove a Continue button", exc_info=True)
+        ts = str(container.get("message_ts") or message.get("ts"))
+        await self._responder.remove_controls(target.channel, ts, message)
         await self._responder.carry_on(target, team_id, user_id)
 
     async def on_error(self, error: Exception, body: dict[str, Any]) -> None:
@@ -222,9 +207,7 @@ class Listeners:
         team_id = str(body.get("team_id") or event.get("team") or "")
         channel = str(event["channel"])
         if not text:
-            await client.chat_postMessage(
-                channel=channel, thread_ts=reply_to, text=EMPTY_MENTION_TEXT
-            )
+            await self._responder.say(channel, reply_to, EMPTY_MENTION_TEXT)
             return
         question = Question(
             place=Place(team_id, channel, thread_ts),

@@ -24,9 +24,9 @@ from typing import Any
 
 import aiohttp
 from slack_sdk.errors import SlackApiError, SlackClientError
-from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.claude import AnswerStream, Finished
+from bot.scheduler import FINAL, FIRST, INTERIM, SlackWriter
 from bot.slack_text import EMPTY_ANSWER_TEXT, split_markdown
 from bot.views import ContinueTarget, View, continue_button, final_view, interim_view
 
@@ -57,7 +57,7 @@ class Relay:
 
     def __init__(
         self,
-        slack: AsyncWebClient,
+        writer: SlackWriter,
         *,
         channel: str,
         thread_ts: str | None,
@@ -67,7 +67,7 @@ class Relay:
         continue_target: ContinueTarget | None = None,
         on_slack_error: Callable[[str, BaseException], None] | None = None,
     ) -> None:
-        self._slack = slack
+        self._writer = writer
         self._channel = channel
         self._thread_ts = thread_ts  # None: continuation messages go to the channel itself
         self._interval = interval
@@ -184,24 +184,36 @@ class Relay:
             self._shown.pop()
             self._final.pop()
             try:
-                await self._slack.chat_delete(channel=self._channel, ts=ts)
+                await self._writer.delete(channel=self._channel, ts=ts)
             except SLACK_ERRORS:
                 log.warning("could not delete a surplus message ts=%s", ts, exc_info=True)
 
     async def _write(self, index: int, view: View, *, final: bool) -> bool | None:
         """True when written; False when worth retrying; None when it never will be."""
         self._writes += 1
+        # Final writes go first, then a message's first text, then interim edits.
+        if final:
+            priority = FINAL
+        elif index >= len(self._ts) or self._shown[index] is None:
+            priority = FIRST
+        else:
+            priority = INTERIM
         try:
             if index < len(self._ts):
-                await self._slack.chat_update(
-                    channel=self._channel, ts=self._ts[index], text=view.text, blocks=view.blocks
+                await self._writer.update(
+                    channel=self._channel,
+                    ts=self._ts[index],
+                    text=view.text,
+                    blocks=view.blocks,
+                    priority=priority,
                 )
             else:
-                posted = await self._slack.chat_postMessage(
+                posted = await self._writer.post(
                     channel=self._channel,
                     thread_ts=self._thread_ts,
                     text=view.text,
                     blocks=view.blocks,
+                    priority=priority,
                 )
                 self._ts.append(str(posted["ts"]))
                 self._shown.append(None)

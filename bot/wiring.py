@@ -32,6 +32,8 @@ from bot.listeners import Listeners
 from bot.metrics import Metrics
 from bot.pricing import load_price_table
 from bot.recording import Recorder
+from bot.scheduler import Budgets as WriteBudgets
+from bot.scheduler import SlackWriter
 from bot.store import Ledger, Store, make_engine, make_sessionmaker
 from bot.store.budget_store import BudgetStore
 from bot.store.models import utcnow
@@ -49,6 +51,7 @@ class Services:
     ledger: Ledger
     metrics: Metrics
     slack: AsyncWebClient | None = None
+    writer: SlackWriter | None = None
     responder: Responder | None = None
     bolt: AsyncApp | None = None
     chat: ChatApi | None = None
@@ -152,13 +155,34 @@ async def build(settings: Settings, stack: contextlib.AsyncExitStack) -> Service
         token=settings.slack_bot_token,
         base_url=settings.slack_api_url,
         session=session,
+        timeout=int(settings.slack_timeout_seconds),
         retry_handlers=retries,
     )
+    # Message writes go through the scheduler, which handles 429s itself (for everyone).
+    write_client = AsyncWebClient(
+        token=settings.slack_bot_token,
+        base_url=settings.slack_api_url,
+        session=session,
+        timeout=int(settings.slack_timeout_seconds),
+        retry_handlers=retries[:1],
+    )
+    writer = SlackWriter(
+        write_client,
+        WriteBudgets(
+            update_per_minute=settings.slack_updates_per_minute,
+            update_burst=settings.slack_update_burst,
+            post_per_second=settings.slack_posts_per_second,
+            post_burst=settings.slack_post_burst,
+        ),
+        on_rate_limited=lambda method: metrics.slack_rate_limited.labels(method).inc(),
+    )
+    writer.start()
+    stack.push_async_callback(writer.close)
     admins = Admins(slack, settings.admin_user_ids)
     responder = Responder(
         store=services.store,
         claude=claude,
-        slack=slack,
+        writer=writer,
         admins=admins,
         admission=admission,
         recorder=recorder,
@@ -176,5 +200,6 @@ async def build(settings: Settings, stack: contextlib.AsyncExitStack) -> Service
         ledger=services.ledger, budgets=budget_store, defaults=defaults, admins=admins, clock=utcnow
     )
     Listeners(store=services.store, responder=responder, usage=usage).register(bolt)
-    services.slack, services.responder, services.bolt = slack, responder, bolt
+    services.slack, services.writer = slack, writer
+    services.responder, services.bolt = responder, bolt
     return services
