@@ -44,6 +44,7 @@ test: lint
 
 bench: install-dev
 	PYTHONPATH=. $(PY) bench/reply_cost.py
+	PYTHONPATH=. $(PY) bench/slack_scheduler.py
 
 bench-usage: install-dev
 	PYTHONPATH=. $(PY) bench/usage_report.py

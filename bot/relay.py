@@ -93,12 +93,14 @@ class Relay:
 
     async def run(self, answer: AnswerStream) -> RelayResult:
         self._reader = asyncio.create_task(self._read(answer))
+        self._writer.stream_started()
         try:
             await self._write_loop(self._reader)
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reader
         finally:
             self._reader.cancel()
+            self._writer.stream_ended()
         if answer.finished.stop_reason == "max_tokens" and self._continue is not None:
             self._controls = [continue_button(self._continue)]
         await self._show(self._final_body(answer.finished), final=True)
@@ -128,7 +130,15 @@ class Relay:
                     return
             self._changed.clear()
             last_write = time.monotonic()
-            await self._show(self._text, final=False)
+            show = asyncio.create_task(self._show(self._text, final=False))
+            await asyncio.wait({show, reader}, return_when=asyncio.FIRST_COMPLETED)
+            if not show.done():
+                # The answer ended while an interim edit waited for Slack's budget: drop it,
+                # the final write takes its place (and its turn).
+                show.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await show
+                return
 
     def _final_body(self, finished: Finished) -> str:
         body = self._text.rstrip()

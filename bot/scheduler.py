@@ -27,9 +27,14 @@ from slack_sdk.web.async_client import AsyncWebClient
 log = logging.getLogger(__name__)
 
 FINAL, FIRST, INTERIM = 0, 1, 2  # priorities: lower goes first
+# Non-final writes leave room in the edit budget for the final writes of the replies that
+# are streaming (one each, up to the burst), so an answer that ends is shown whole at once.
+# A reply whose text has not been refreshed for this long may dip into that reserve.
+STARVED_AFTER_SECONDS = 15.0
 # A write that hangs must not hold a message (or shutdown) forever.
 WRITE_TIMEOUT_SECONDS = 15.0
 MAX_IN_FLIGHT = 4
+SAFETY = 0.98
 
 
 @dataclass
@@ -46,12 +51,13 @@ class Bucket:
         if self.tokens < 0:
             self.tokens = self.capacity
 
-    def wait(self, now: float) -> float:
-        """Seconds until a write may go (0: now)."""
+    def wait(self, now: float, reserve: float = 0.0) -> float:
+        """Seconds until a write may go (0: now), keeping `reserve` tokens untouched."""
         self._refill(now)
         if now < self.paused_until:
             return self.paused_until - now
-        return 0.0 if self.tokens >= 1 else (1 - self.tokens) / self.rate
+        need = 1 + reserve
+        return 0.0 if self.tokens >= need else (need - self.tokens) / self.rate
 
     def take(self, now: float) -> None:
         self._refill(now)
@@ -109,6 +115,7 @@ class SlackWriter:
         self._pending: dict[str, _Write] = {}
         self._busy: set[str] = set()
         self._order = itertools.count()
+        self._streams = 0
         self._wake = asyncio.Event()
         self._loop: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -147,6 +154,13 @@ class SlackWriter:
         key = f"ephemeral:{next(self._order)}"
         call = lambda: self._client.chat_postEphemeral(channel=channel, user=user, **kwargs)  # noqa: E731
         return await self.submit(key, "chat.postEphemeral", channel, call, priority=FIRST)
+
+    def stream_started(self) -> None:
+        self._streams += 1
+
+    def stream_ended(self) -> None:
+        self._streams -= 1
+        self._wake.set()
 
     @property
     def active(self) -> int:
@@ -193,11 +207,14 @@ class SlackWriter:
         """Start every write the budgets allow; return how long until the next may go."""
         soonest: float | None = None
         for write in sorted(self._pending.values(), key=lambda w: (w.priority, w.since, w.order)):
+            if write.done.cancelled():  # nobody wants this version any more
+                del self._pending[write.key]
+                continue
             if write.key in self._busy or len(self._busy) >= MAX_IN_FLIGHT:
                 continue
             now = self._clock()
             bucket = self._bucket(write.method, write.channel)
-            wait = bucket.wait(now)
+            wait = bucket.wait(now, reserve=self._reserve(write, bucket, now))
             if wait > 0:
                 soonest = wait if soonest is None else min(soonest, wait)
                 continue
@@ -227,6 +244,13 @@ class SlackWriter:
             self._busy.discard(write.key)
             self._wake.set()
 
+    def _reserve(self, write: _Write, bucket: Bucket, now: float) -> float:
+        if write.priority == FINAL or write.method != "chat.update":
+            return 0.0
+        if now - write.since >= STARVED_AFTER_SECONDS:
+            return 0.0
+        return min(bucket.capacity, float(self._streams))
+
     def _rate_limited(self, write: _Write, error: SlackApiError) -> None:
         # Pause the method for Retry-After and send this write again (unless a newer one
         # for the same message is waiting, which then carries the result).
@@ -242,7 +266,15 @@ class SlackWriter:
             newer.done.add_done_callback(lambda f: _relay_result(f, write.done))
 
     def _bucket(self, method: str, channel: str) -> Bucket:
-        b = self._budgets
+        # Our count runs a little slower than Slack's, so that the moment a token exists here
+        # it surely exists there too (Slack counts when a request arrives, a little later).
+        b = Budgets(
+            update_per_minute=self._budgets.update_per_minute * SAFETY,
+            update_burst=self._budgets.update_burst,
+            post_per_second=self._budgets.post_per_second * SAFETY,
+            post_burst=self._budgets.post_burst,
+            ephemeral_per_minute=self._budgets.ephemeral_per_minute * SAFETY,
+        )
         key = (method, channel if method == "chat.postMessage" else "")
         if key not in self._buckets:
             if method == "chat.postMessage":

@@ -36,6 +36,7 @@ import asyncio
 import json
 import re
 import secrets
+import time
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Literal, Self
@@ -119,6 +120,8 @@ class RecordedRequest:
     path: str
     headers: dict[str, str]
     body: dict[str, Any]  # parsed JSON ({} when the body was empty or not a JSON object)
+    # For benchmarks: (time.monotonic(), characters of text sent so far) per text delta.
+    sent: list[tuple[float, int]] = field(default_factory=list)
 
 
 def _new_id(prefix: str) -> str:
@@ -251,7 +254,7 @@ class FakeAnthropic:
         self.cache.commit(plan)
         usage = reply.input_usage(plan.usage, body)
         if body.get("stream"):
-            return await self._stream(request, request_id, reply, body, usage)
+            return await self._stream(request, request_id, reply, body, usage, recorded)
         message = self._message(reply, body, usage, final=True)
         return web.json_response(message, headers={"request-id": request_id, **reply.headers})
 
@@ -303,6 +306,7 @@ class FakeAnthropic:
         reply: Reply,
         body: dict[str, Any],
         usage: CacheUsage,
+        recorded: RecordedRequest,
     ) -> web.StreamResponse:
         """Write the SSE events of B7, one write (and flush) per event, honouring faults."""
         sse_headers = {"content-type": "text/event-stream; charset=utf-8", "request-id": request_id}
@@ -327,6 +331,8 @@ class FakeAnthropic:
                     await asyncio.sleep(reply.delay)
                 delta = {"type": "text_delta", "text": text}
                 await send({"type": "content_block_delta", "index": 0, "delta": delta})
+                sent = recorded.sent[-1][1] if recorded.sent else 0
+                recorded.sent.append((time.monotonic(), sent + len(text)))
             if reply.fault == "midstream_error":
                 message = reply.error_message or "Overloaded"
                 error = {"type": reply.fault_error_type, "message": message}

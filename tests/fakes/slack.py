@@ -77,6 +77,9 @@ class FakeSlack:
         self.rate_limits: dict[str, tuple[int, float]] = {}  # method -> (max calls, per seconds)
         self.post_per_channel_per_second: float | None = None  # token bucket per channel
         self.post_burst = 3.0
+        # method -> (burst, per second): a workspace-wide token bucket, e.g. chat.update
+        # at 50 a minute with a burst of 10 is {"chat.update": (10, 50 / 60)}.
+        self.buckets: dict[str, tuple[float, float]] = {}
         self._limiters = Limiters()
         self._fails: dict[str, deque[FailRule]] = defaultdict(deque)
         self._hangs: dict[str, deque[float]] = defaultdict(deque)
@@ -224,6 +227,7 @@ class FakeSlack:
             self.rate_limits,
             self.post_per_channel_per_second,
             self.post_burst,
+            self.buckets,
         )
         if retry_after is not None:
             return 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(retry_after)}

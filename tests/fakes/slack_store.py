@@ -152,9 +152,18 @@ class Limiters:
         rate_limits: dict[str, tuple[int, float]],
         post_rate: float | None,
         post_burst: float,
+        buckets: dict[str, tuple[float, float]] | None = None,
     ) -> int | None:
         """Return None and count the call if allowed, else the Retry-After seconds (>= 1)."""
         now = time.monotonic()
+        if buckets and method in buckets:
+            burst, rate = buckets[method]
+            tokens, last = self._buckets.get(f"method:{method}", (burst, now))
+            tokens = min(burst, tokens + (now - last) * rate)
+            if tokens < 1:
+                self._buckets[f"method:{method}"] = (tokens, now)
+                return max(1, math.ceil((1 - tokens) / rate))
+            self._buckets[f"method:{method}"] = (tokens - 1, now)
         window = self._windows.setdefault(method, deque())
         if method in rate_limits:
             max_calls, per = rate_limits[method]
