@@ -19,10 +19,11 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot.admins import Admins
 from bot.admission import Admission, Refused, ReplySettings
-from bot.claude import Claude, Deadlines
+from bot.claude import Claude, Deadlines, Finished
 from bot.context import Context, estimate_tokens
 from bot.metrics import Metrics
 from bot.recording import Recorder
+from bot.recovery import Progress
 from bot.relay import Relay, RelayResult
 from bot.scheduler import FINAL, SlackWriter
 from bot.slack_text import escape_mrkdwn
@@ -33,6 +34,8 @@ from bot.views import ContinueTarget, shorten, without_controls, working_view
 log = logging.getLogger(__name__)
 
 SLACK_ERRORS = (SlackClientError, aiohttp.ClientError, OSError, TimeoutError)
+# After the grace period, how long cancelled replies get to write their last words.
+FINALISE_SECONDS = 15.0
 # The channel sees the question; very long ones are shortened there (Claude gets it whole).
 ASKED_PREVIEW_LIMIT = 2900
 CONTINUE_PROMPT = (
@@ -49,6 +52,7 @@ class Question:
     # Where the reply goes: a thread's ts, or None for the channel itself (a DM's main view).
     reply_thread_ts: str | None
     kind: str | None = None  # a task kind decided already (a continuation keeps its own)
+    claim: str | None = None  # the Slack event, command or click this answers
 
 
 class StopResult(StrEnum):
@@ -98,9 +102,9 @@ class Responder:
             return
         _done, late = await asyncio.wait(pending, timeout=grace)
         for task in late:
-            task.cancel()
+            task.cancel()  # each reply then closes with its text so far and a note
         if late:
-            await asyncio.wait(late)
+            await asyncio.wait(late, timeout=FINALISE_SECONDS)
 
     async def may_act_for(self, asker: str, user_id: str) -> bool:
         return user_id == asker or await self._admins.is_admin(user_id)
@@ -114,7 +118,9 @@ class Responder:
         active.relay.stop(user_id)
         return StopResult.STOPPED
 
-    async def ask(self, *, team_id: str, channel_id: str, user_id: str, text: str) -> bool:
+    async def ask(
+        self, *, team_id: str, channel_id: str, user_id: str, text: str, claim: str | None = None
+    ) -> bool:
         """`/ask`: show the question to the channel, then answer in its thread.
 
         False when Slack refuses the post (the bot is not in that conversation); nothing is
@@ -129,7 +135,7 @@ class Responder:
             raise
         ts = str(posted["ts"])
         place = Place(team_id, channel_id, ts)
-        await self.answer(Question(place, user_id, text, ts, reply_thread_ts=ts))
+        await self.answer(Question(place, user_id, text, ts, reply_thread_ts=ts, claim=claim))
         return True
 
     async def carry_on(self, target: ContinueTarget, team_id: str, user_id: str) -> None:
@@ -163,11 +169,20 @@ class Responder:
                 question.reply_thread_ts if exists else None,
                 admitted.message,
             )
+            await self._claimed(question, done=True)
             return None
         try:
             return await self._stream(question, admitted.context, kind, max_tokens)
         finally:
             admitted.slot.release()
+            await self._claimed(question, done=True)
+
+    async def _claimed(self, question: Question, *, done: bool) -> None:
+        if question.claim is not None:
+            if done:
+                await self._store.event_done(question.claim)
+            else:
+                await self._store.event_replied(question.claim)
 
     async def _stream(
         self, question: Question, context: Context, kind: str, max_tokens: int
@@ -199,6 +214,21 @@ class Responder:
         turn_id = await self._store.add_turn(
             place, role="assistant", text="", user_id=None, ts=reply_ts, outcome=Outcome.STREAMING
         )
+        # From here on a redelivery must not answer again: a crash leaves a reply to close.
+        await self._claimed(question, done=False)
+        progress = Progress(
+            surface="slack",
+            user=question.user_id,
+            thread=question.reply_thread_ts,
+            event=question.claim,
+            message_ts=[reply_ts],
+        )
+
+        async def save_progress(text: str, message_ts: list[str], finished: Finished) -> None:
+            progress.update(message_ts, finished)
+            await self._store.save_progress(turn_id, text=text, progress=progress.to_json())
+
+        await self._store.save_progress(turn_id, text="", progress=progress.to_json())
         relay = Relay(
             self._writer,
             channel=place.channel_id,
@@ -210,6 +240,7 @@ class Responder:
                 place.channel_id, place.thread_ts, question.reply_thread_ts, question.user_id, kind
             ),
             on_slack_error=self.slack_error,
+            on_progress=save_progress,
         )
         self._active[stop_key] = _Active(relay, question.user_id)
         self._metrics.in_flight.inc()
@@ -227,7 +258,10 @@ class Responder:
             self._metrics.in_flight.dec()
             del self._active[stop_key]
         usage = self._recorder.usage_row(
-            result.finished, text=result.text, stopped=result.stopped_by is not None
+            result.finished,
+            text=result.text,
+            stopped=result.stopped_by is not None,
+            interrupted=result.interrupted,
         )
         await self._recorder.record(
             place,

@@ -27,6 +27,7 @@ from bot.chat_api import ChatApi
 from bot.config import Settings
 from bot.errors import ConfigError
 from bot.metrics import CONTENT_TYPE, Metrics
+from bot.recovery import recover
 from bot.store import Ledger, Store
 from bot.store.migrate import upgrade
 from bot.wiring import build
@@ -93,6 +94,8 @@ async def running_bot(settings: Settings) -> AsyncIterator[RunningBot]:
             socket = AsyncSocketModeHandler(services.bolt, settings.slack_app_token)
             await socket.connect_async()  # type: ignore[no-untyped-call]
             stack.push_async_callback(socket.close_async)
+        if services.recorder is not None:
+            await recover(services.store, services.recorder, services.writer)
         health.bolt, health.chat, health.metrics = services.bolt, services.chat, services.metrics
         health.accepting = True
         if services.slack is None:

@@ -78,9 +78,7 @@ class Listeners:
         ts = str(event["ts"])
         thread_ts = str(event.get("thread_ts") or ts)
         text = strip_bot_mention(str(event.get("text") or ""), context.bot_user_id)
-        await self._hand_off(
-            body, event, client, text=text, thread_ts=thread_ts, reply_to=thread_ts
-        )
+        await self._hand_off(body, event, text=text, thread_ts=thread_ts, reply_to=thread_ts)
 
     async def on_message(
         self,
@@ -109,7 +107,6 @@ class Listeners:
         await self._hand_off(
             body,
             event,
-            client,
             text=text,
             thread_ts=str(thread_ts or ts),
             reply_to=str(thread_ts) if thread_ts else None,
@@ -118,6 +115,10 @@ class Listeners:
     async def on_ask(self, ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond) -> None:
         text = str(command.get("text") or "").strip()
         team_id = str(command.get("team_id") or "")
+        key = f"command:{command.get('trigger_id') or command.get('response_url')}"
+        if not await _claim_once(self._store, key, team_id, "command"):
+            await ack()
+            return
         channel_id = str(command.get("channel_id") or "")
         user_id = str(command.get("user_id") or "")
         if text.lower() in ("", "help"):
@@ -129,7 +130,7 @@ class Listeners:
             return
         await ack()
         posted = await self._responder.ask(
-            team_id=team_id, channel_id=channel_id, user_id=user_id, text=text
+            team_id=team_id, channel_id=channel_id, user_id=user_id, text=text, claim=key
         )
         if not posted:
             await respond(text=CANNOT_POST, response_type="ephemeral")
@@ -143,8 +144,10 @@ class Listeners:
         )
         await respond(text=answer.text, blocks=answer.blocks or None, response_type="ephemeral")
 
-    async def on_stop(self, ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+    async def on_stop(self, ack: AsyncAck, body: dict[str, Any]) -> None:
         await ack()
+        if not await self._claim_action(body):
+            return
         action = (body.get("actions") or [{}])[0]
         user_id = str((body.get("user") or {}).get("id") or "")
         result = await self._responder.stop(str(action.get("value") or ""), user_id)
@@ -153,10 +156,10 @@ class Listeners:
             channel = str((body.get("channel") or {}).get("id") or container.get("channel_id"))
             await self._responder.tell(channel, user_id, container.get("thread_ts"), STOP_REFUSED)
 
-    async def on_continue(
-        self, ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient
-    ) -> None:
+    async def on_continue(self, ack: AsyncAck, body: dict[str, Any]) -> None:
         await ack()
+        if not await self._claim_action(body):
+            return
         action = (body.get("actions") or [{}])[0]
         target = ContinueTarget.decode(str(action.get("value") or ""))
         user_id = str((body.get("user") or {}).get("id") or "")
@@ -180,11 +183,17 @@ class Listeners:
             exc_info=error,
         )
 
+    async def _claim_action(self, body: dict[str, Any]) -> bool:
+        action = (body.get("actions") or [{}])[0]
+        key = f"action:{body.get('trigger_id')}:{action.get('action_ts') or action.get('value')}"
+        team_id = str((body.get("team") or {}).get("id") or "")
+        return await _claim_once(self._store, key, team_id, "action")
+
     async def _claim(
         self, body: dict[str, Any], event: dict[str, Any], request: AsyncBoltRequest
     ) -> bool:
         team_id = str(body.get("team_id") or event.get("team") or "")
-        event_id = str(body.get("event_id") or f"{event.get('channel')}:{event.get('ts')}")
+        event_id = _event_key(body, event)
         retry = _retry_num(request)
         if not await self._store.claim_event(event_id, team_id, str(event.get("type"))):
             log.info("ignoring redelivered event %s (retry %s)", event_id, retry)
@@ -198,7 +207,6 @@ class Listeners:
         self,
         body: dict[str, Any],
         event: dict[str, Any],
-        client: AsyncWebClient,
         *,
         text: str,
         thread_ts: str,
@@ -208,6 +216,7 @@ class Listeners:
         channel = str(event["channel"])
         if not text:
             await self._responder.say(channel, reply_to, EMPTY_MENTION_TEXT)
+            await self._store.event_done(_event_key(body, event))
             return
         question = Question(
             place=Place(team_id, channel, thread_ts),
@@ -215,8 +224,21 @@ class Listeners:
             text=text,
             ts=str(event["ts"]),
             reply_thread_ts=reply_to,
+            claim=_event_key(body, event),
         )
         await self._responder.answer(question)
+
+
+def _event_key(body: dict[str, Any], event: dict[str, Any]) -> str:
+    return str(body.get("event_id") or f"{event.get('channel')}:{event.get('ts')}")
+
+
+async def _claim_once(store: Store, key: str, team_id: str, kind: str) -> bool:
+    """Commands and clicks are taken once too, keyed on Slack's trigger id."""
+    if await store.claim_event(key, team_id, kind):
+        return True
+    log.info("ignoring a repeated %s %s", kind, key)
+    return False
 
 
 def _retry_num(request: AsyncBoltRequest) -> int:

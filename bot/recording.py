@@ -19,15 +19,19 @@ class Recorder:
         self._metrics = metrics
         self._model = model
 
-    def usage_row(self, finished: Finished, *, text: str, stopped: bool) -> UsageRow:
-        if finished.error is None and not stopped and not finished.cancelled:
+    def usage_row(
+        self, finished: Finished, *, text: str, stopped: bool, interrupted: bool = False
+    ) -> UsageRow:
+        if finished.error is None and not (stopped or interrupted or finished.cancelled):
             outcome = Outcome.COMPLETE
         elif text or stopped:
             outcome = Outcome.PARTIAL
         else:
             outcome = Outcome.ERROR
-        if stopped:
-            error_kind: str | None = "stopped"
+        if interrupted:
+            error_kind: str | None = "interrupted"
+        elif stopped:
+            error_kind = "stopped"
         elif finished.error is not None:
             error_kind = finished.error.failure.value
         else:

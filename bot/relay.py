@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,6 +50,13 @@ class RelayResult:
     message_ts: list[str] = field(default_factory=list)
     slack_writes: int = 0
     stopped_by: str | None = None
+    interrupted: bool = False
+
+
+Progress = Callable[[str, list[str], Finished], Awaitable[None]]
+INTERRUPTED_NOTE = (
+    "⚠️ This answer was cut short because the bot restarted. Please ask again for the rest."
+)
 
 
 class Relay:
@@ -66,6 +73,7 @@ class Relay:
         stop_key: str | None = None,
         continue_target: ContinueTarget | None = None,
         on_slack_error: Callable[[str, BaseException], None] | None = None,
+        on_progress: Progress | None = None,
     ) -> None:
         self._writer = writer
         self._channel = channel
@@ -74,6 +82,9 @@ class Relay:
         self._stop_key = stop_key
         self._continue = continue_target
         self._on_slack_error = on_slack_error
+        self._on_progress = on_progress
+        self._interrupted = False
+        self._answer: AnswerStream | None = None
         self._controls: list[dict[str, Any]] = []
         self._ts = [first_ts]
         self._shown: list[View | None] = [None]
@@ -81,6 +92,7 @@ class Relay:
         self._text = ""
         self._changed = asyncio.Event()
         self._reader: asyncio.Task[None] | None = None
+        self._show_task: asyncio.Task[None] | None = None
         self._stopped_by: str | None = None
         self._writes = 0
 
@@ -92,12 +104,22 @@ class Relay:
             self._reader.cancel()
 
     async def run(self, answer: AnswerStream) -> RelayResult:
+        """Relay the answer; always ends with a final write, even when cancelled (shutdown):
+        then the text so far stays, with a note, and the result says it was interrupted."""
+        self._answer = answer
         self._reader = asyncio.create_task(self._read(answer))
         self._writer.stream_started()
         try:
             await self._write_loop(self._reader)
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reader
+        except asyncio.CancelledError:
+            self._interrupted = True
+            for task in (self._reader, self._show_task):
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
         finally:
             self._reader.cancel()
             self._writer.stream_ended()
@@ -105,7 +127,12 @@ class Relay:
             self._controls = [continue_button(self._continue)]
         await self._show(self._final_body(answer.finished), final=True)
         return RelayResult(
-            self._text, answer.finished, list(self._ts), self._writes, self._stopped_by
+            self._text,
+            answer.finished,
+            list(self._ts),
+            self._writes,
+            self._stopped_by,
+            self._interrupted,
         )
 
     async def _read(self, answer: AnswerStream) -> None:
@@ -130,7 +157,7 @@ class Relay:
                     return
             self._changed.clear()
             last_write = time.monotonic()
-            show = asyncio.create_task(self._show(self._text, final=False))
+            show = self._show_task = asyncio.create_task(self._show(self._text, final=False))
             await asyncio.wait({show, reader}, return_when=asyncio.FIRST_COMPLETED)
             if not show.done():
                 # The answer ended while an interim edit waited for Slack's budget: drop it,
@@ -139,10 +166,14 @@ class Relay:
                 with contextlib.suppress(asyncio.CancelledError):
                     await show
                 return
+            if self._on_progress is not None and self._answer is not None:
+                await self._on_progress(self._text, list(self._ts), self._answer.finished)
 
     def _final_body(self, finished: Finished) -> str:
         body = self._text.rstrip()
-        if self._stopped_by is not None:
+        if self._interrupted:
+            note = INTERRUPTED_NOTE
+        elif self._stopped_by is not None:
             note = f"⏹️ Stopped by <@{self._stopped_by}>."
         elif finished.error is not None:
             note = f"⚠️ {finished.error.user_message}"

@@ -52,6 +52,7 @@ class Services:
     metrics: Metrics
     slack: AsyncWebClient | None = None
     writer: SlackWriter | None = None
+    recorder: Recorder | None = None
     responder: Responder | None = None
     bolt: AsyncApp | None = None
     chat: ChatApi | None = None
@@ -119,7 +120,7 @@ async def build(settings: Settings, stack: contextlib.AsyncExitStack) -> Service
         settings=reply,
         clock=utcnow,
     )
-    recorder = Recorder(
+    recorder = services.recorder = Recorder(
         ledger=services.ledger, prices=prices, metrics=metrics, model=settings.claude_model
     )
     deadlines = Deadlines(

@@ -180,7 +180,7 @@ class BotUnderTest:
                 "thread_ts": thread_ts,
             },
             "channel": {"id": channel},
-            "trigger_id": "1.2.3",
+            "trigger_id": f"{next(_ids)}.trigger",
             "response_url": "http://127.0.0.1:9/unused",
             "actions": [
                 {"type": "button", "action_id": action_id, "block_id": "b", "value": value}
@@ -202,7 +202,7 @@ class BotUnderTest:
             "command": command,
             "text": text,
             "response_url": "http://127.0.0.1:9/unused",
-            "trigger_id": "1.2.3",
+            "trigger_id": f"{next(_ids)}.trigger",
             **fields,
         }
         return await self.post_signed(

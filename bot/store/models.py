@@ -10,6 +10,7 @@ from enum import StrEnum
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     DateTime,
     ForeignKey,
     Index,
@@ -20,6 +21,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.sql.expression import false as sa_false
 
 # Stable constraint names, so migrations can alter them on every backend.
 NAMING = {
@@ -55,6 +57,11 @@ class SlackEvent(Base):
     team_id: Mapped[str] = mapped_column(String(32))
     event_type: Mapped[str] = mapped_column(String(64))
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # taken → (replied) → done. A worker that dies before replying lets its lease run out,
+    # and Slack's next delivery of the event is taken again.
+    status: Mapped[str] = mapped_column(String(16), server_default="done")
+    replied: Mapped[bool] = mapped_column(Boolean, server_default=sa_false())
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class Turn(Base):
@@ -64,6 +71,7 @@ class Turn(Base):
     __table_args__ = (
         Index("ix_turns_thread", "team_id", "channel_id", "thread_ts", "id"),
         Index("ix_turns_channel", "team_id", "channel_id", "id"),
+        Index("ix_turns_outcome", "outcome"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -77,6 +85,9 @@ class Turn(Base):
     tokens: Mapped[int | None] = mapped_column(Integer)
     outcome: Mapped[str] = mapped_column(String(16), default=Outcome.COMPLETE)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # While a reply streams: its messages and what it has used so far (JSON), so that a
+    # restart after a crash can close it properly.
+    progress: Mapped[str | None] = mapped_column(Text)
 
 
 class MemoryReset(Base):

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.store.models import MemoryReset, Outcome, SlackEvent, Turn
+from bot.store.models import MemoryReset, Outcome, SlackEvent, Turn, utcnow
 
 
 @dataclass(frozen=True)
@@ -40,15 +43,85 @@ class Store:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
 
-    async def claim_event(self, event_id: str, team_id: str, event_type: str) -> bool:
-        """True the first time an event id is seen; False for every redelivery."""
+    async def claim_event(
+        self,
+        event_id: str,
+        team_id: str,
+        event_type: str,
+        *,
+        lease_seconds: float = 60.0,
+        now: datetime | None = None,
+    ) -> bool:
+        """True when this delivery is ours to work on: the first one, or a redelivery of an
+        event whose worker died before replying (its lease ran out). False otherwise."""
+        now = now or utcnow()
+        lease = now + timedelta(seconds=lease_seconds)
         async with self._sessions() as session:
-            session.add(SlackEvent(event_id=event_id, team_id=team_id, event_type=event_type))
+            session.add(
+                SlackEvent(
+                    event_id=event_id,
+                    team_id=team_id,
+                    event_type=event_type,
+                    status="taken",
+                    replied=False,
+                    lease_until=lease,
+                )
+            )
             try:
                 await session.commit()
             except IntegrityError:
-                return False
-        return True
+                await session.rollback()
+            else:
+                return True
+            # Seen before: take it again only if its worker vanished before any reply.
+            retaken = await session.execute(
+                update(SlackEvent)
+                .where(
+                    SlackEvent.event_id == event_id,
+                    SlackEvent.status == "taken",
+                    SlackEvent.replied.is_(False),
+                    SlackEvent.lease_until < now,
+                )
+                .values(lease_until=lease)
+            )
+            await session.commit()
+            return bool(retaken.rowcount)  # type: ignore[attr-defined]
+
+    async def event_replied(self, event_id: str) -> None:
+        await self._set_event(event_id, replied=True)
+
+    async def event_done(self, event_id: str) -> None:
+        await self._set_event(event_id, status="done", replied=True)
+
+    async def _set_event(self, event_id: str, **values: object) -> None:
+        async with self._sessions() as session, session.begin():
+            await session.execute(
+                update(SlackEvent).where(SlackEvent.event_id == event_id).values(**values)
+            )
+
+    async def save_progress(self, turn_id: int, *, text: str, progress: dict[str, Any]) -> None:
+        """What a streaming reply shows and has used so far (for crash recovery)."""
+        async with self._sessions() as session, session.begin():
+            await session.execute(
+                update(Turn)
+                .where(Turn.id == turn_id, Turn.outcome == Outcome.STREAMING)
+                .values(text=text, progress=json.dumps(progress))
+            )
+
+    async def unfinished_replies(self) -> list[tuple[int, Place, str, dict[str, Any]]]:
+        """Replies left streaming by a process that died: (turn id, place, text, progress)."""
+        query = select(Turn).where(Turn.outcome == Outcome.STREAMING).order_by(Turn.id)
+        async with self._sessions() as session:
+            rows = (await session.scalars(query)).all()
+        return [
+            (
+                t.id,
+                Place(t.team_id, t.channel_id, t.thread_ts),
+                t.text,
+                json.loads(t.progress) if t.progress else {},
+            )
+            for t in rows
+        ]
 
     async def add_turn(
         self,
