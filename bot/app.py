@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from urllib.parse import parse_qs
 
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
@@ -127,7 +129,13 @@ def web_app(health: Health, *, http_events: bool) -> web.Application:
         if bolt is None or not health.accepting:
             # Starting or stopping: Slack retries a 503, so the event is not lost.
             return web.json_response({"error": "starting or stopping"}, status=503)
+        raw = await request.text()
+        if not well_formed(raw, request.content_type):
+            return web.json_response({"error": "malformed body"}, status=400)
         bolt_response = await bolt.async_dispatch(await to_bolt_request(request))
+        if bolt_response.status == 404:
+            # An event or command we do not handle: acknowledge it, so Slack does not retry.
+            return web.Response(status=200)
         return await to_aiohttp_response(bolt_response)
 
     async def chat(request: web.Request) -> web.StreamResponse:
@@ -166,6 +174,20 @@ def web_app(health: Health, *, http_events: bool) -> web.Application:
     if http_events:
         app.router.add_post(SLACK_EVENTS_PATH, slack_events)
     return app
+
+
+def well_formed(raw: str, content_type: str) -> bool:
+    """Whether a body is what Slack sends: a JSON object, or a form (maybe with a JSON
+    `payload`). Anything else gets a 400 instead of an error deep inside Bolt."""
+    try:
+        if content_type == "application/json":
+            return isinstance(json.loads(raw), dict)
+        form = parse_qs(raw, keep_blank_values=True)
+        if "payload" in form:
+            return isinstance(json.loads(form["payload"][0]), dict)
+        return bool(form)
+    except ValueError:
+        return False
 
 
 def _surfaces(settings: Settings) -> str:

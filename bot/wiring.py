@@ -144,7 +144,9 @@ async def build(settings: Settings, stack: contextlib.AsyncExitStack) -> Service
     if not settings.slack_bot_token:
         return services
     # One HTTP session for every Slack call: edits reuse a warm connection.
-    session = await stack.enter_async_context(aiohttp.ClientSession())
+    # The session's timeout is the one that applies (the client's only covers sessions it makes).
+    timeout = aiohttp.ClientTimeout(total=settings.slack_timeout_seconds)
+    session = await stack.enter_async_context(aiohttp.ClientSession(timeout=timeout))
     retries: list[AsyncRetryHandler] = [
         AsyncConnectionErrorRetryHandler(
             max_retry_count=SLACK_CONNECTION_RETRIES,
