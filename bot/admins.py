@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 import time
 
-import aiohttp
-from slack_sdk.errors import SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.scheduler import SLACK_ERRORS
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ class Admins:
             return cached[1]
         try:
             response = await self._slack.users_info(user=user_id)
-        except (SlackClientError, aiohttp.ClientError, OSError, TimeoutError):
+        except SLACK_ERRORS:
             # Fail closed, and do not cache: the next try may reach Slack.
             log.warning("users.info failed for %s; treating as not an admin", user_id)
             return False

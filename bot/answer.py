@@ -14,8 +14,7 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
-import aiohttp
-from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.errors import SlackApiError
 
 from bot.admins import Admins
 from bot.admission import Admission, Refused, ReplySettings
@@ -25,7 +24,7 @@ from bot.metrics import Metrics
 from bot.recording import Recorder
 from bot.recovery import Progress
 from bot.relay import Relay, RelayResult
-from bot.scheduler import FINAL, SlackWriter
+from bot.scheduler import FINAL, SLACK_ERRORS, SlackWriter
 from bot.slack_text import escape_mrkdwn
 from bot.store import Outcome, Place, Store
 from bot.tasks import classify
@@ -33,7 +32,6 @@ from bot.views import ContinueTarget, shorten, without_controls, working_view
 
 log = logging.getLogger(__name__)
 
-SLACK_ERRORS = (SlackClientError, aiohttp.ClientError, OSError, TimeoutError)
 # After the grace period, how long cancelled replies get to write their last words.
 FINALISE_SECONDS = 15.0
 # The channel sees the question; very long ones are shortened there (Claude gets it whole).

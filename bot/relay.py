@@ -22,17 +22,15 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import aiohttp
-from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.errors import SlackApiError
 
 from bot.claude import AnswerStream, Finished
-from bot.scheduler import FINAL, FIRST, INTERIM, SlackWriter
+from bot.scheduler import FINAL, FIRST, INTERIM, SLACK_ERRORS, SlackWriter
 from bot.slack_text import EMPTY_ANSWER_TEXT, split_markdown
 from bot.views import ContinueTarget, View, continue_button, final_view, interim_view
 
 log = logging.getLogger(__name__)
 
-SLACK_ERRORS = (SlackClientError, aiohttp.ClientError, OSError, TimeoutError)
 
 FINAL_WRITE_ATTEMPTS = 3
 # Answers that ended on purpose but not by finishing: say so, plainly.

@@ -21,10 +21,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from slack_sdk.errors import SlackApiError
+import aiohttp
+from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
 log = logging.getLogger(__name__)
+
+# What a Slack call can fail with, short of a bug: Slack's answer, or the network's.
+SLACK_ERRORS = (SlackClientError, aiohttp.ClientError, OSError, TimeoutError)
 
 FINAL, FIRST, INTERIM = 0, 1, 2  # priorities: lower goes first
 # Non-final writes leave room in the edit budget for the final writes of the replies that
