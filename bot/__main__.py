@@ -92,7 +92,10 @@ async def usage_report(since: str, by: GroupBy | None, fmt: Format, team: str | 
         return 1
     finally:
         await engine.dispose()
-    print(output)
+    try:
+        print(output)
+    except BrokenPipeError:  # `python -m bot usage | head`: the reader had enough
+        sys.stderr.close()
     return 0
 
 

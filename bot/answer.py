@@ -7,7 +7,6 @@ Replies in flight are registered by the key their Stop button carries.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import secrets
 from dataclasses import dataclass, replace
@@ -20,6 +19,7 @@ from bot.admins import Admins
 from bot.admission import Admission, Refused, ReplySettings
 from bot.claude import Claude, Deadlines, Finished
 from bot.context import Context, estimate_tokens
+from bot.inflight import InFlight
 from bot.metrics import Metrics
 from bot.recording import Recorder
 from bot.recovery import Progress
@@ -32,8 +32,6 @@ from bot.views import ContinueTarget, shorten, without_controls, working_view
 
 log = logging.getLogger(__name__)
 
-# After the grace period, how long cancelled replies get to write their last words.
-FINALISE_SECONDS = 15.0
 # The channel sees the question; very long ones are shortened there (Claude gets it whole).
 ASKED_PREVIEW_LIMIT = 2900
 CONTINUE_PROMPT = (
@@ -79,6 +77,7 @@ class Responder:
         settings: ReplySettings,
         deadlines: Deadlines,
         max_tokens_for: dict[str, int],
+        in_flight: InFlight,
     ) -> None:
         self._store = store
         self._claude = claude
@@ -90,19 +89,13 @@ class Responder:
         self._settings = settings
         self._deadlines = deadlines
         self._max_tokens_for = max_tokens_for
-        self._tasks: set[asyncio.Task[object]] = set()
+        self._in_flight = in_flight
+        self.active_turns: set[int] = set()  # replies this process is writing
         self._active: dict[str, _Active] = {}
 
-    async def drain(self, grace: float) -> None:
-        """Let answers in flight finish for up to `grace` seconds, then cancel the rest."""
-        pending = {task for task in self._tasks if not task.done()}
-        if not pending:
-            return
-        _done, late = await asyncio.wait(pending, timeout=grace)
-        for task in late:
-            task.cancel()  # each reply then closes with its text so far and a note
-        if late:
-            await asyncio.wait(late, timeout=FINALISE_SECONDS)
+    def track(self) -> None:
+        """Count the calling listener in, for shutdown, from its first moment."""
+        self._in_flight.track()
 
     async def may_act_for(self, asker: str, user_id: str) -> bool:
         return user_id == asker or await self._admins.is_admin(user_id)
@@ -145,10 +138,7 @@ class Responder:
         await self.answer(question)
 
     async def answer(self, question: Question) -> RelayResult | None:
-        task = asyncio.current_task()
-        if task is not None:
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+        self._in_flight.track()
         if question.kind is None:
             kind, text = classify(question.text)
             question = replace(question, text=text or question.text, kind=kind)
@@ -214,6 +204,7 @@ class Responder:
         )
         # From here on a redelivery must not answer again: a crash leaves a reply to close.
         await self._claimed(question, done=False)
+        self.active_turns.add(turn_id)
         progress = Progress(
             surface="slack",
             user=question.user_id,
@@ -255,6 +246,7 @@ class Responder:
         finally:
             self._metrics.in_flight.dec()
             del self._active[stop_key]
+            self.active_turns.discard(turn_id)
         usage = self._recorder.usage_row(
             result.finished,
             text=result.text,

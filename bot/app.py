@@ -29,7 +29,7 @@ from bot.chat_api import ChatApi
 from bot.config import Settings
 from bot.errors import ConfigError
 from bot.metrics import CONTENT_TYPE, Metrics
-from bot.recovery import recover
+from bot.recovery import keep_recovering, recover
 from bot.store import Ledger, Store
 from bot.store.migrate import upgrade
 from bot.wiring import build
@@ -38,6 +38,8 @@ log = logging.getLogger(__name__)
 
 SLACK_EVENTS_PATH = "/slack/events"
 AUTH_RETRY_MAX_SECONDS = 60.0
+# After the grace period, the least time cancelled work gets to write its last words.
+FINALISE_SECONDS = 15.0
 
 
 @dataclass
@@ -91,13 +93,19 @@ async def running_bot(settings: Settings) -> AsyncIterator[RunningBot]:
             responder=services.responder,
             metrics=services.metrics,
         )
+        socket: AsyncSocketModeHandler | None = None
         if services.slack is not None and services.bolt is not None and settings.slack_app_token:
             await _check_app_token(services.slack, settings.slack_app_token)
             socket = AsyncSocketModeHandler(services.bolt, settings.slack_app_token)
             await socket.connect_async()  # type: ignore[no-untyped-call]
-            stack.push_async_callback(socket.close_async)
+        ours: set[int] = services.responder.active_turns if services.responder else set()
         if services.recorder is not None:
-            await recover(services.store, services.recorder, services.writer)
+            await recover(
+                services.store,
+                services.recorder,
+                services.writer,
+                quiet_for=settings.recovery_after_seconds,
+            )
         health.bolt, health.chat, health.metrics = services.bolt, services.chat, services.metrics
         health.accepting = True
         if services.slack is None:
@@ -106,6 +114,17 @@ async def running_bot(settings: Settings) -> AsyncIterator[RunningBot]:
         else:
             checker = asyncio.create_task(_check_slack(services.slack, health))
         bot.tasks.add(checker)
+        if services.recorder is not None:
+            watcher = asyncio.create_task(
+                keep_recovering(
+                    services.store,
+                    services.recorder,
+                    services.writer,
+                    quiet_for=settings.recovery_after_seconds,
+                    ours=ours,
+                )
+            )
+            bot.tasks.add(watcher)
         log.info(
             "bot serving on %s:%s (%s)",
             settings.host,
@@ -116,11 +135,18 @@ async def running_bot(settings: Settings) -> AsyncIterator[RunningBot]:
             yield bot
         finally:
             health.accepting = False  # no new events or requests from here on
-            checker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await checker
-            if services.responder is not None:
-                await services.responder.drain(settings.shutdown_grace_seconds)
+            health.slack = "stopping"
+            if socket is not None:
+                # Off the socket first: Slack then delivers new events to the next process.
+                await socket.close_async()  # type: ignore[no-untyped-call]
+            for task in bot.tasks:
+                task.cancel()
+            await asyncio.gather(*bot.tasks, return_exceptions=True)
+            # Replies cut short still need their final edits, at Slack's pace.
+            finalise = FINALISE_SECONDS + len(services.in_flight) * 60 / (
+                settings.slack_updates_per_minute
+            )
+            await services.in_flight.drain(settings.shutdown_grace_seconds, finalise)
 
 
 def web_app(health: Health, *, http_events: bool) -> web.Application:
@@ -160,7 +186,9 @@ def web_app(health: Health, *, http_events: bool) -> web.Application:
     async def healthz(_request: web.Request) -> web.Response:
         status = 200 if health.ready else 503
         body = {
-            "status": "ok" if health.ready else "starting",
+            "status": "ok"
+            if health.ready
+            else ("stopping" if health.slack == "stopping" else "starting"),
             "database": "ok" if health.migrated else "pending",
             "slack": health.slack,
         }

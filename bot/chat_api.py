@@ -7,6 +7,7 @@ as Slack. A client that disconnects cancels the Claude request; what was used is
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import json
 import re
@@ -19,6 +20,7 @@ from aiohttp import web
 from bot.admission import Admission, Refused, ReplySettings
 from bot.claude import AnswerStream, Claude, Deadlines
 from bot.context import estimate_tokens
+from bot.inflight import InFlight
 from bot.recording import Recorder
 from bot.store import Outcome, Place, Store, UsageRow
 from bot.tasks import classify
@@ -56,6 +58,7 @@ class ChatApi:
         settings: ReplySettings,
         deadlines: Deadlines,
         max_tokens_for: dict[str, int],
+        in_flight: InFlight,
     ) -> None:
         self._token = token
         self._max_chars = max_chars
@@ -66,8 +69,10 @@ class ChatApi:
         self._settings = settings
         self._deadlines = deadlines
         self._max_tokens_for = max_tokens_for
+        self._in_flight = in_flight
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
+        self._in_flight.track()
         try:
             self._authorize(request)
             chat = await self._parse(request)
@@ -135,6 +140,12 @@ class ChatApi:
         except ConnectionResetError:
             await iterator.aclose()  # the client left: stop paying for the answer
             return response
+        except asyncio.CancelledError:
+            # Shutdown: end the stream with a word about it (the usage is still recorded).
+            await iterator.aclose()
+            with contextlib.suppress(ConnectionResetError):
+                await response.write(b"\n\n[interrupted: the server is restarting]")
+            raise
         failure = answer.finished.error
         if failure is not None:
             await response.write(f"\n\n[error: {failure.user_message}]".encode())

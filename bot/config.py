@@ -59,6 +59,7 @@ HINTS: dict[str, str] = {
     "SLACK_POST_BURST": "a whole number ≥ 1, e.g. 3",
     "SLACK_TIMEOUT_SECONDS": "seconds, e.g. 10",
     "SHUTDOWN_GRACE_SECONDS": "seconds, e.g. 20",
+    "RECOVERY_AFTER_SECONDS": "seconds, e.g. 60",
     "CHAT_API_TOKEN": "a random secret of 16+ characters, e.g. from `openssl rand -hex 32`",
     "CHAT_MAX_MESSAGE_CHARS": "a whole number ≥ 1, e.g. 100000",
     "MAX_TOKENS_SHORT": "a whole number ≥ 1, e.g. 300",
@@ -158,6 +159,7 @@ class Settings(DatabaseSettings):
     slack_post_burst: Annotated[float, Field(ge=1)] = 3
     slack_timeout_seconds: Annotated[float, Field(gt=0)] = 10
     shutdown_grace_seconds: Annotated[float, Field(ge=0)] = 20
+    recovery_after_seconds: Annotated[float, Field(ge=0)] = 60
 
     chat_max_message_chars: Annotated[int, Field(ge=1)] = 100_000
 
@@ -195,6 +197,8 @@ class Settings(DatabaseSettings):
     def _http_url(cls, value: str | None) -> str | None:
         if value is not None and not re.match(r"^https?://[^\s/]+", value):
             raise ValueError("must start with https:// (or http:// for a local test server)")
+        if value is not None and re.search(r"/v1/?$", value):
+            raise ValueError("leave out the /v1: the client adds the API's paths itself")
         return value
 
     @field_validator(
@@ -282,7 +286,7 @@ def _describe(error: ValidationError) -> str:
         name = ".".join(str(part) for part in item.get("loc", ())).upper()
         if message == NO_SURFACE:
             # Errors come in field order: a malformed bot token has been reported already.
-            if "SLACK_BOT_TOKEN" not in problems:
+            if not problems.keys() & {"SLACK_BOT_TOKEN", "CHAT_API_TOKEN"}:
                 problems["SLACK_BOT_TOKEN"] = problems["SLACK_SIGNING_SECRET"] = NOT_SET
             continue
         if item["type"] == "missing" or item.get("input") == "" or message == NOT_SET:

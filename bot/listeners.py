@@ -73,6 +73,7 @@ class Listeners:
         request: AsyncBoltRequest,
         client: AsyncWebClient,
     ) -> None:
+        self._responder.track()
         if not await self._claim(body, event, request):
             return
         ts = str(event["ts"])
@@ -98,6 +99,7 @@ class Listeners:
             or event.get("user") == context.bot_user_id
         ):
             return
+        self._responder.track()
         if not await self._claim(body, event, request):
             return
         ts = str(event["ts"])
@@ -113,6 +115,7 @@ class Listeners:
         )
 
     async def on_ask(self, ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond) -> None:
+        self._responder.track()
         text = str(command.get("text") or "").strip()
         team_id = str(command.get("team_id") or "")
         key = f"command:{command.get('trigger_id') or command.get('response_url')}"
@@ -157,6 +160,7 @@ class Listeners:
             await self._responder.tell(channel, user_id, container.get("thread_ts"), STOP_REFUSED)
 
     async def on_continue(self, ack: AsyncAck, body: dict[str, Any]) -> None:
+        self._responder.track()
         await ack()
         if not await self._claim_action(body):
             return

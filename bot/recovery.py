@@ -5,7 +5,10 @@ its ledger row is written (partial, "interrupted"), and no model call is repeate
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
+from collections.abc import Collection
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -31,6 +34,7 @@ class Progress:
     request_id: str | None = None
     # input, output (a lower bound until the stream ends), cache write 5m / 1h, cache read
     usage: list[int] = field(default_factory=lambda: [0, 0, 0, 0, 0])
+    saved_at: float = 0.0  # time.time() of the last save
 
     def update(self, message_ts: list[str], finished: Finished) -> None:
         u = finished.usage
@@ -46,6 +50,7 @@ class Progress:
         ]
 
     def to_json(self) -> dict[str, Any]:
+        self.saved_at = time.time()
         return asdict(self)
 
     @classmethod
@@ -61,11 +66,26 @@ class Progress:
         return Finished(usage=usage, model=self.model, request_id=self.request_id, cancelled=True)
 
 
-async def recover(store: Store, recorder: Recorder, writer: SlackWriter | None) -> int:
-    """Close the replies a crashed process left streaming; returns how many."""
+async def recover(
+    store: Store,
+    recorder: Recorder,
+    writer: SlackWriter | None,
+    *,
+    quiet_for: float,
+    ours: Collection[int] = (),
+) -> int:
+    """Close the replies a dead process left streaming; returns how many.
+
+    A reply counts as abandoned when it is not one of ours and its progress has not been
+    saved for `quiet_for` seconds (another process may still be writing it: a rolling deploy).
+    """
     closed = 0
     for turn_id, place, text, data in await store.unfinished_replies():
         progress = Progress.from_json(data)
+        if turn_id in ours or time.time() - progress.saved_at < quiet_for:
+            continue
+        if place.channel_id == "api":
+            progress.surface = "api"
         if writer is not None and progress.message_ts:
             await _close_messages(writer, place.channel_id, progress, text)
         usage = recorder.usage_row(progress.finished(), text=text, stopped=False, interrupted=True)
@@ -106,3 +126,21 @@ async def _close_messages(writer: SlackWriter, channel: str, progress: Progress,
         except Exception:
             log.exception("could not close an interrupted reply in %s", channel)
             return
+
+
+async def keep_recovering(
+    store: Store,
+    recorder: Recorder,
+    writer: SlackWriter | None,
+    *,
+    quiet_for: float,
+    ours: Collection[int],
+    every: float = 30.0,
+) -> None:
+    """After start-up, look again now and then: a crash of another process is noticed too."""
+    while True:
+        await asyncio.sleep(every)
+        try:
+            await recover(store, recorder, writer, quiet_for=quiet_for, ours=ours)
+        except Exception:
+            log.exception("recovering unfinished replies failed")

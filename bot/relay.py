@@ -91,6 +91,7 @@ class Relay:
         self._changed = asyncio.Event()
         self._reader: asyncio.Task[None] | None = None
         self._show_task: asyncio.Task[None] | None = None
+        self._posting = False
         self._stopped_by: str | None = None
         self._writes = 0
 
@@ -113,11 +114,17 @@ class Relay:
                 await self._reader
         except asyncio.CancelledError:
             self._interrupted = True
-            for task in (self._reader, self._show_task):
-                if task is not None:
-                    task.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await task
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
+            await self._drop_interim()
+        except Exception:
+            # Whatever broke the loop, the reply still gets its final write and its ledger row.
+            log.exception("the relay loop failed channel=%s", self._channel)
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._reader
+            await self._drop_interim()
         finally:
             self._reader.cancel()
             self._writer.stream_ended()
@@ -160,12 +167,29 @@ class Relay:
             if not show.done():
                 # The answer ended while an interim edit waited for Slack's budget: drop it,
                 # the final write takes its place (and its turn).
-                show.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await show
+                await self._drop_interim()
                 return
-            if self._on_progress is not None and self._answer is not None:
-                await self._on_progress(self._text, list(self._ts), self._answer.finished)
+            await self._save_progress()
+
+    async def _drop_interim(self) -> None:
+        """Stop waiting for an interim write; but a new message being posted is let finish,
+        so that its ts is known and no orphan message (or a second copy) is left behind."""
+        show = self._show_task
+        if show is None or show.done():
+            return
+        if not self._posting:
+            show.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await asyncio.shield(show) if self._posting else await show
+
+    async def _save_progress(self) -> None:
+        if self._on_progress is None or self._answer is None:
+            return
+        try:
+            await self._on_progress(self._text, list(self._ts), self._answer.finished)
+        except Exception:
+            # Only crash recovery needs it; the answer itself goes on.
+            log.warning("could not save a reply's progress", exc_info=True)
 
     def _final_body(self, finished: Finished) -> str:
         body = self._text.rstrip()
@@ -247,13 +271,17 @@ class Relay:
                     priority=priority,
                 )
             else:
-                posted = await self._writer.post(
-                    channel=self._channel,
-                    thread_ts=self._thread_ts,
-                    text=view.text,
-                    blocks=view.blocks,
-                    priority=priority,
-                )
+                self._posting = True
+                try:
+                    posted = await self._writer.post(
+                        channel=self._channel,
+                        thread_ts=self._thread_ts,
+                        text=view.text,
+                        blocks=view.blocks,
+                        priority=priority,
+                    )
+                finally:
+                    self._posting = False
                 self._ts.append(str(posted["ts"]))
                 self._shown.append(None)
                 self._final.append(False)

@@ -240,6 +240,10 @@ class SlackWriter:
                 self._rate_limited(write, error)
                 return
             _settle(write.done, error=error)
+        except asyncio.CancelledError:
+            # Closing: the waiter must still learn that this write is over.
+            write.done.cancel()
+            raise
         except Exception as error:
             _settle(write.done, error=error)
         else:
@@ -253,7 +257,8 @@ class SlackWriter:
             return 0.0
         if now - write.since >= STARVED_AFTER_SECONDS:
             return 0.0
-        return min(bucket.capacity, float(self._streams))
+        # Never the whole bucket: a reply's first text can still get through between finals.
+        return min(bucket.capacity - 1, float(self._streams))
 
     def _rate_limited(self, write: _Write, error: SlackApiError) -> None:
         # Pause the method for Retry-After and send this write again (unless a newer one

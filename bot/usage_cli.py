@@ -122,6 +122,12 @@ def _cells(sums: Sums) -> list[str]:
     return [f"{getattr(sums, name):,}" for name, _ in COLUMNS] + [cost_text(sums)]
 
 
+def _savings(micros: int) -> str:
+    if micros >= 0:
+        return f"caching saved {money(micros)}"
+    return f"cache writes cost {money(-micros)} more than they saved so far"
+
+
 def _summary(report: UsageReport) -> str:
     t = report.totals
     last = report.period.end - timedelta(days=1)
@@ -134,7 +140,7 @@ def _summary(report: UsageReport) -> str:
         f"Input         {t.input_tokens:,} tokens",
         f"Output        {t.output_tokens:,} tokens",
         f"Cache writes  {t.cache_write_5m_tokens:,} (5 min), {t.cache_write_1h_tokens:,} (1 h)",
-        f"Cache reads   {t.cache_read_tokens:,} (caching saved {money(t.cache_savings_micros)})",
+        f"Cache reads   {t.cache_read_tokens:,} ({_savings(t.cache_savings_micros)})",
     ]
     for title, rows in (
         ("By model", report.by_model),

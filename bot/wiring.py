@@ -7,7 +7,7 @@ are built only when Slack is configured; /chat only when CHAT_API_TOKEN is set.
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
@@ -27,6 +27,7 @@ from bot.budgets import BudgetDefaults, Budgets
 from bot.chat_api import ChatApi
 from bot.claude import Claude, Deadlines
 from bot.config import Settings
+from bot.inflight import InFlight
 from bot.limits import RateLimiter
 from bot.listeners import Listeners
 from bot.metrics import Metrics
@@ -53,6 +54,7 @@ class Services:
     slack: AsyncWebClient | None = None
     writer: SlackWriter | None = None
     recorder: Recorder | None = None
+    in_flight: InFlight = field(default_factory=InFlight)
     responder: Responder | None = None
     bolt: AsyncApp | None = None
     chat: ChatApi | None = None
@@ -140,6 +142,7 @@ async def build(settings: Settings, stack: contextlib.AsyncExitStack) -> Service
             settings=reply,
             deadlines=deadlines,
             max_tokens_for=max_tokens_for,
+            in_flight=services.in_flight,
         )
     if not settings.slack_bot_token:
         return services
@@ -193,6 +196,7 @@ async def build(settings: Settings, stack: contextlib.AsyncExitStack) -> Service
         settings=reply,
         deadlines=deadlines,
         max_tokens_for=max_tokens_for,
+        in_flight=services.in_flight,
     )
     bolt = AsyncApp(
         client=slack,

@@ -151,7 +151,8 @@ async def test_sigkill_mid_answer_then_restart_closes_the_reply(
     await process.wait()
     assert await rows(database_url) == []
 
-    settings = make_settings(fake_slack, fake_anthropic, database_url)
+    # The restart closes replies silent for RECOVERY_AFTER_SECONDS (0 here, not 60).
+    settings = make_settings(fake_slack, fake_anthropic, database_url, recovery_after_seconds=0)
     async with start_bot(settings) as bot:
         [row] = await bot.usage()
 

@@ -104,11 +104,14 @@ class Ledger:
         day = day_of(now)
         async with self._sessions() as session, session.begin():
             if turn_id is not None:
-                await session.execute(
+                closed = await session.execute(
                     update(Turn)
-                    .where(Turn.id == turn_id)
+                    .where(Turn.id == turn_id, Turn.outcome == Outcome.STREAMING)
                     .values(text=text, outcome=usage.outcome, tokens=usage.output_tokens)
                 )
+                if not closed.rowcount:  # type: ignore[attr-defined]
+                    # Someone recorded this reply already (a recovery, say): never twice.
+                    return
             session.add(
                 UsageRecord(
                     team_id=place.team_id,
