@@ -35,6 +35,7 @@ class ChatRequest:
     message: str
     stream: bool
     conversation_id: str | None
+    user: str  # who is asking, for the ledger and the per-person limits
 
 
 class BadRequest(Exception):
@@ -83,7 +84,7 @@ class ChatApi:
         max_tokens = self._max_tokens_for.get(kind, self._settings.max_tokens)
         conversation = chat.conversation_id or f"once-{secrets.token_hex(6)}"
         place = Place(API, API, conversation)
-        admitted = await self._admission.admit(place, API, text, max_tokens=max_tokens)
+        admitted = await self._admission.admit(place, chat.user, text, max_tokens=max_tokens)
         if isinstance(admitted, Refused):
             return _refusal(admitted)
         try:
@@ -122,7 +123,9 @@ class ChatApi:
                         parts.append(piece)
             finally:
                 # Shielded: a client that went away must not cost us the ledger row.
-                usage = await asyncio.shield(self._record(place, turn_id, answer, "".join(parts)))
+                usage = await asyncio.shield(
+                    self._record(place, turn_id, answer, "".join(parts), chat.user)
+                )
             return streamed or self._json(answer, "".join(parts), usage)
         finally:
             admitted.slot.release()
@@ -153,11 +156,11 @@ class ChatApi:
         return response
 
     async def _record(
-        self, place: Place, turn_id: int | None, answer: AnswerStream, text: str
+        self, place: Place, turn_id: int | None, answer: AnswerStream, text: str, user: str
     ) -> UsageRow:
         usage = self._recorder.usage_row(answer.finished, text=text, stopped=False)
         await self._recorder.record(
-            place, surface=API, turn_id=turn_id, text=text, user_id=API, usage=usage
+            place, surface=API, turn_id=turn_id, text=text, user_id=user, usage=usage
         )
         return usage
 
@@ -213,7 +216,10 @@ class ChatApi:
                 "invalid_conversation_id",
                 "`conversation_id` must be 1-100 letters, digits or _ . : -",
             )
-        return ChatRequest(message.strip(), stream, conversation)
+        user = body.get("user", API)
+        if not isinstance(user, str) or not _CONVERSATION_ID.match(user):
+            raise BadRequest("invalid_user", "`user` must be 1-100 letters, digits or _ . : -")
+        return ChatRequest(message.strip(), stream, conversation, user)
 
 
 def usage_json(usage: UsageRow) -> dict[str, Any]:

@@ -263,13 +263,20 @@ class Relay:
             priority = INTERIM
         try:
             if index < len(self._ts):
+                sent = [view]
+
+                def render() -> dict[str, Any]:
+                    # An interim edit shows the text as it is when Slack's budget lets it go.
+                    if not final:
+                        pieces = split_markdown(self._text)
+                        if index == len(pieces) - 1:
+                            sent[0] = interim_view(pieces[index], self._stop_key)
+                    return {"text": sent[0].text, "blocks": sent[0].blocks}
+
                 await self._writer.update(
-                    channel=self._channel,
-                    ts=self._ts[index],
-                    text=view.text,
-                    blocks=view.blocks,
-                    priority=priority,
+                    channel=self._channel, ts=self._ts[index], priority=priority, render=render
                 )
+                view = sent[0]
             else:
                 self._posting = True
                 try:

@@ -146,8 +146,22 @@ class SlackWriter:
         call = lambda: self._client.chat_postMessage(channel=channel, **kwargs)  # noqa: E731
         return await self.submit(key, "chat.postMessage", channel, call, priority=priority)
 
-    async def update(self, *, channel: str, ts: str, priority: int, **kwargs: Any) -> Any:
-        call = lambda: self._client.chat_update(channel=channel, ts=ts, **kwargs)  # noqa: E731
+    async def update(
+        self,
+        *,
+        channel: str,
+        ts: str,
+        priority: int,
+        render: Callable[[], dict[str, Any]] | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """Edit a message. With `render`, the content is made when the write is sent, so an
+        edit that waited for the budget shows the latest text, not the text of its turn."""
+
+        def call() -> Awaitable[Any]:
+            content = render() if render is not None else kwargs
+            return self._client.chat_update(channel=channel, ts=ts, **content)
+
         return await self.submit(f"{channel}:{ts}", "chat.update", channel, call, priority=priority)
 
     async def delete(self, *, channel: str, ts: str) -> Any:

@@ -186,3 +186,25 @@ async def test_the_api_is_rate_limited_too(
     assert 1 <= int(retry_after) <= 60
     assert len(fake_anthropic.message_requests) == 2
     await asyncio.sleep(0)
+
+
+async def test_callers_named_in_the_body_have_their_own_limits(
+    fake_slack: FakeSlack, fake_anthropic: FakeAnthropic, database_url: str
+) -> None:
+    settings = make_settings(
+        fake_slack, fake_anthropic, database_url, chat_api_token=TOKEN, user_requests_per_minute=1
+    )
+    async with start_bot(settings) as bot:
+        statuses = []
+        for user in ("alice", "bob", "alice"):
+            body = {"message": "hi", "user": user}
+            async with bot.http.post(f"{bot.url}/chat", json=body, headers=AUTH) as r:
+                statuses.append(r.status)
+        async with bot.http.post(
+            f"{bot.url}/chat", json={"message": "hi", "user": "no spaces"}, headers=AUTH
+        ) as r:
+            assert (await r.json())["error"] == "invalid_user"
+        rows = await bot.usage()
+
+    assert statuses == [200, 200, 429]
+    assert [row.user_id for row in rows] == ["alice", "bob"]
