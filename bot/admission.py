@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from bot.budgets import Budgets
+from bot.budgets import Budgets, Refusal
 from bot.claude import Claude, Prompt
 from bot.context import Context, QuestionTooLong, budget_for, estimate_tokens, fit
 from bot.errors import ClaudeError
@@ -79,7 +79,7 @@ class Admission:
             if isinstance(context, Refused):
                 refused = context
             else:
-                refused = await self._over_budget(place, user_id, context, max_tokens)
+                refused = await self._over_budget(place, user_id, context, max_tokens, slot)
         except BaseException:
             slot.release()
             raise
@@ -106,7 +106,7 @@ class Admission:
             return Refused("too_long", error.user_message)
 
     async def _over_budget(
-        self, place: Place, user_id: str, context: Context, max_tokens: int
+        self, place: Place, user_id: str, context: Context, max_tokens: int, slot: Slot
     ) -> Refused | None:
         now = self._clock()
         refusal = await self._budgets.check(
@@ -118,7 +118,8 @@ class Admission:
             max_tokens=max_tokens,
             now=now,
         )
-        if refusal is None:
+        if not isinstance(refusal, Refusal):
+            slot.on_release(refusal)  # the worst case is held until the request is recorded
             return None
         self._metrics.budget_refusals.labels(refusal.limit.scope).inc()
         return Refused("budget", refusal.message(now))

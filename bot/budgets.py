@@ -9,6 +9,7 @@ input price plus max_tokens at the output price) must fit what is left of every 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -19,6 +20,12 @@ from bot.store.budget_store import CHANNEL, USER, WORKSPACE, BudgetStore
 log = logging.getLogger(__name__)
 
 PERIODS = ("daily", "monthly")
+
+
+def _nothing() -> None:
+    return None
+
+
 WARN_AT = 0.8
 
 
@@ -106,6 +113,7 @@ class Budgets:
         self._store = store
         self._defaults = defaults
         self._prices = prices
+        self._held: dict[tuple[str, str, str, str, str], int] = {}  # worst cases in flight
 
     async def limits(self, team_id: str, channel_id: str, user_id: str) -> list[Limit]:
         stored = {(b.scope, b.target, b.period): b for b in await self._store.budgets(team_id)}
@@ -141,20 +149,24 @@ class Budgets:
         input_tokens: int,
         max_tokens: int,
         now: datetime,
-    ) -> Refusal | None:
-        """The first budget this request could pass, recorded as a refusal; None when it fits."""
+    ) -> Refusal | Callable[[], None]:
+        """The first budget this request could pass, recorded as a refusal; or, when it fits,
+        a release for the worst case it now holds against each budget until it is recorded
+        (so that requests running at once cannot pass a budget together)."""
         limits = await self.limits(team_id, channel_id, user_id)
-        if not limits:
-            return None
-        estimate = self.worst_case(model, input_tokens, max_tokens)
+        estimate = self.worst_case(model, input_tokens, max_tokens) if limits else 0
         if estimate is None:
             log.warning("model %s has no price: budgets cannot be checked", model)
-            return None
+            return _nothing
+        keys = []
         for limit in limits:
             span = window(limit.period, now)
+            key = (team_id, limit.scope, limit.target, limit.period, span.start.isoformat())
+            keys.append(key)
             spent = await self._store.spent(
                 team_id, limit.scope, limit.target, span.start.isoformat(), span.end.isoformat()
             )
+            spent += self._held.get(key, 0)
             if spent + estimate > limit.limit_micros:
                 await self._store.record_refusal(
                     team_id,
@@ -166,7 +178,21 @@ class Budgets:
                     day=now.date().isoformat(),
                 )
                 return Refusal(limit, spent, estimate, span.resets_at)
-        return None
+        for key in keys:
+            self._held[key] = self._held.get(key, 0) + estimate
+        released = False
+
+        def release() -> None:
+            nonlocal released
+            if released:
+                return
+            released = True
+            for key in keys:
+                self._held[key] -= estimate
+                if not self._held[key]:
+                    del self._held[key]
+
+        return release
 
     async def warnings(
         self, *, team_id: str, channel_id: str, user_id: str, now: datetime

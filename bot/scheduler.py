@@ -25,6 +25,8 @@ import aiohttp
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.buckets import Bucket, Budgets
+
 log = logging.getLogger(__name__)
 
 # What a Slack call can fail with, short of a bug: Slack's answer, or the network's.
@@ -39,51 +41,6 @@ STARVED_AFTER_SECONDS = 15.0
 WRITE_TIMEOUT_SECONDS = 15.0
 MAX_IN_FLIGHT = 4
 SAFETY = 0.98
-
-
-@dataclass
-class Bucket:
-    """A token bucket: `capacity` writes at once, refilled at `rate` per second."""
-
-    capacity: float
-    rate: float
-    tokens: float = -1.0
-    updated: float = 0.0
-    paused_until: float = 0.0
-
-    def __post_init__(self) -> None:
-        if self.tokens < 0:
-            self.tokens = self.capacity
-
-    def wait(self, now: float, reserve: float = 0.0) -> float:
-        """Seconds until a write may go (0: now), keeping `reserve` tokens untouched."""
-        self._refill(now)
-        if now < self.paused_until:
-            return self.paused_until - now
-        need = 1 + reserve
-        return 0.0 if self.tokens >= need else (need - self.tokens) / self.rate
-
-    def take(self, now: float) -> None:
-        self._refill(now)
-        self.tokens -= 1
-
-    def pause(self, now: float, seconds: float) -> None:
-        self.paused_until = max(self.paused_until, now + seconds)
-        self.tokens = 0
-
-    def _refill(self, now: float) -> None:
-        if self.updated:
-            self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
-        self.updated = now
-
-
-@dataclass(frozen=True)
-class Budgets:
-    update_per_minute: float = 50
-    update_burst: float = 10
-    post_per_second: float = 1  # per channel
-    post_burst: float = 1
-    ephemeral_per_minute: float = 100
 
 
 @dataclass

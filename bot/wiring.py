@@ -23,6 +23,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.admins import Admins
 from bot.admission import Admission, ReplySettings
 from bot.answer import Responder
+from bot.buckets import Budgets as WriteBudgets
 from bot.budgets import BudgetDefaults, Budgets
 from bot.chat_api import ChatApi
 from bot.claude import Claude, Deadlines
@@ -33,7 +34,6 @@ from bot.listeners import Listeners
 from bot.metrics import Metrics
 from bot.pricing import load_price_table
 from bot.recording import Recorder
-from bot.scheduler import Budgets as WriteBudgets
 from bot.scheduler import SlackWriter
 from bot.store import Ledger, Store, make_engine, make_sessionmaker
 from bot.store.budget_store import BudgetStore

@@ -158,3 +158,31 @@ async def test_admin_sets_budgets_from_slack(
     refusal = fake_slack.ephemerals[0].params["text"]
     assert "this channel's daily Claude budget of $0.0001 (set by <@U0ADMIN> on" in refusal
     assert "is not a budget I know" in bad
+
+
+async def test_requests_in_flight_hold_their_worst_case_against_the_budget(
+    fake_slack: FakeSlack, fake_anthropic: FakeAnthropic, database_url: str
+) -> None:
+    # One request's worst case is about 1,840 µ$ (see above); two at once would need 3,680.
+    settings = make_settings(
+        fake_slack,
+        fake_anthropic,
+        database_url,
+        budget_daily_usd="0.003",
+        claude_max_tokens=100,
+        channel_memory_turns=0,
+    )
+    fake_anthropic.enqueue(Reply(chunks=["slow "] * 10, delay=0.1, input_tokens=1, output_tokens=1))
+    async with start_bot(settings) as bot:
+        await bot.mention("first")
+        await fake_anthropic.wait_for_requests(1)
+        await bot.mention("second, while the first is being written")
+        await fake_slack.wait_for(lambda: bool(fake_slack.ephemerals))
+        await bot.wait_for_usage(1)
+        await bot.mention("third, after the first was recorded")
+        await bot.wait_for_usage(2)
+
+    assert (
+        "would pass the workspace's daily Claude budget" in fake_slack.ephemerals[0].params["text"]
+    )
+    assert len(fake_anthropic.message_requests) == 2
