@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
 from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from aiohttp import web
+from aiohttp import WSMsgType, web
 
 from .slack_store import (
     Call,
@@ -87,6 +88,10 @@ class FakeSlack:
         self._closing = asyncio.Event()
         self._runner: web.AppRunner | None = None
         self._port = 0
+        # Socket Mode: the app-level token, the open sockets and the acks they sent back.
+        self.app_token = "xapp-1-test"
+        self.sockets: list[web.WebSocketResponse] = []
+        self.acks: list[str] = []
         self._methods: dict[str, Handler] = {
             "auth.test": self._auth_test,
             "chat.postMessage": self._post_message,
@@ -99,6 +104,10 @@ class FakeSlack:
             "reactions.add": _ok,
             "reactions.remove": _ok,
             "views.publish": lambda p: {"ok": True, "view": {"id": "V0001", **p["view"]}},
+            "apps.connections.open": lambda _p: {
+                "ok": True,
+                "url": f"ws://127.0.0.1:{self._port}/link",
+            },
         }
 
     # ----- lifecycle
@@ -107,6 +116,7 @@ class FakeSlack:
         app = web.Application()
         app.router.add_route("*", "/api/{method}", self._api)
         app.router.add_post("/response/{key}", self._response_url)
+        app.router.add_get("/link", self._socket)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
         await web.TCPSite(self._runner, "127.0.0.1", 0).start()
@@ -209,7 +219,9 @@ class FakeSlack:
         self, call: Call, auth: str | None
     ) -> tuple[int, dict[str, Any], dict[str, str]]:
         token = auth.removeprefix("Bearer ").strip() if auth else call.params.pop("token", None)
-        if token != self.token:
+        if token != self.token and not (
+            call.method == "apps.connections.open" and token == self.app_token
+        ):
             return 200, {"ok": False, "error": "invalid_auth" if token else "not_authed"}, {}
         if self._hangs[call.method]:
             await _sleep_unless(self._closing.wait(), self._hangs[call.method].popleft())
@@ -247,6 +259,32 @@ class FakeSlack:
         if call.method == "chat.postEphemeral":
             self.ephemerals.append(call)
         return 200, payload, {}
+
+    async def _socket(self, request: web.Request) -> web.WebSocketResponse:
+        """Socket Mode: say hello, then record the envelope ids the app acknowledges."""
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        self.sockets.append(ws)
+        await ws.send_json({"type": "hello", "num_connections": 1})
+        async for message in ws:
+            if message.type == WSMsgType.TEXT:
+                self.acks.append(str(json.loads(message.data).get("envelope_id")))
+        self.sockets.remove(ws)
+        return ws
+
+    async def push_event(self, body: dict[str, Any], *, retry_attempt: int = 0) -> str:
+        """Deliver an Events API body over Socket Mode; returns its envelope id."""
+        envelope_id = f"env-{len(self.acks)}-{time.monotonic_ns()}"
+        envelope = {
+            "envelope_id": envelope_id,
+            "type": "events_api",
+            "accepts_response_payload": False,
+            "retry_attempt": retry_attempt,
+            "retry_reason": "" if not retry_attempt else "timeout",
+            "payload": body,
+        }
+        await self.sockets[-1].send_json(envelope)
+        return envelope_id
 
     async def _response_url(self, request: web.Request) -> web.Response:
         self.responses.append((request.match_info["key"], await request.json()))
