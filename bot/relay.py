@@ -46,7 +46,6 @@ class RelayResult:
     text: str
     finished: Finished
     message_ts: list[str] = field(default_factory=list)
-    slack_writes: int = 0
     stopped_by: str | None = None
     interrupted: bool = False
 
@@ -93,7 +92,6 @@ class Relay:
         self._show_task: asyncio.Task[None] | None = None
         self._posting = False
         self._stopped_by: str | None = None
-        self._writes = 0
 
     def stop(self, user_id: str) -> None:
         """Cancel the Claude request at once; the loop then writes the text so far."""
@@ -135,7 +133,6 @@ class Relay:
             self._text,
             answer.finished,
             list(self._ts),
-            self._writes,
             self._stopped_by,
             self._interrupted,
         )
@@ -253,7 +250,6 @@ class Relay:
 
     async def _write(self, index: int, view: View, *, final: bool) -> bool | None:
         """True when written; False when worth retrying; None when it never will be."""
-        self._writes += 1
         # Final writes go first, then a message's first text, then interim edits.
         if final:
             priority = FINAL

@@ -80,8 +80,6 @@ class SlackWriter:
         self._wake = asyncio.Event()
         self._loop: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
-        self.writes = 0
-        self.rate_limited = 0
 
     def start(self) -> None:
         if self._loop is None:
@@ -136,11 +134,6 @@ class SlackWriter:
     def stream_ended(self) -> None:
         self._streams -= 1
         self._wake.set()
-
-    @property
-    def active(self) -> int:
-        """Messages with a write waiting or in flight."""
-        return len(self._pending.keys() | self._busy)
 
     def submit(
         self,
@@ -203,7 +196,6 @@ class SlackWriter:
 
     async def _send(self, write: _Write) -> None:
         try:
-            self.writes += 1
             async with asyncio.timeout(WRITE_TIMEOUT_SECONDS):
                 result = await write.call()
         except SlackApiError as error:
@@ -234,7 +226,6 @@ class SlackWriter:
     def _rate_limited(self, write: _Write, error: SlackApiError) -> None:
         # Pause the method for Retry-After and send this write again (unless a newer one
         # for the same message is waiting, which then carries the result).
-        self.rate_limited += 1
         if self._on_rate_limited is not None:
             self._on_rate_limited(write.method)
         retry_after = float(error.response.headers.get("Retry-After", 1) or 1)

@@ -8,9 +8,7 @@ from __future__ import annotations
 import re
 
 # chat.update rejects `text` over 4,000 characters (msg_too_long); fallback text stays below.
-UPDATE_TEXT_LIMIT = 4000
 FALLBACK_TEXT_LIMIT = 3900
-MESSAGE_CHUNK_LIMIT = 3800
 # Markdown blocks hold at most 12,000 characters per message, counted across all of them.
 MARKDOWN_BLOCK_LIMIT = 12000
 # A section block's text is capped at 3,000 characters (invalid_blocks beyond).
@@ -55,22 +53,6 @@ def escape_mrkdwn(text: str) -> str:
 
 def _escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def split_message(text: str, limit: int = MESSAGE_CHUNK_LIMIT) -> list[str]:
-    """Split text into pieces of at most `limit` characters, at the best boundary available.
-
-    Paragraph breaks beat line breaks beat sentence ends beat spaces; a hard cut is the last
-    resort and never lands inside an HTML entity such as `&amp;`.
-    """
-    pieces: list[str] = []
-    rest = text
-    while len(rest) > limit:
-        cut = _best_cut(rest, limit)
-        pieces.append(rest[:cut].rstrip())
-        rest = rest[cut:].lstrip("\n ")
-    pieces.append(rest)
-    return pieces
 
 
 def _best_cut(text: str, limit: int) -> int:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from bot.slack_text import MESSAGE_CHUNK_LIMIT, escape_mrkdwn, split_message, strip_bot_mention
+from bot.slack_text import escape_mrkdwn, split_markdown, strip_bot_mention
+
+LIMIT = 3800
 
 
 @pytest.mark.parametrize(
@@ -39,15 +41,15 @@ def test_escape_mrkdwn(raw: str, expected: str) -> None:
 
 
 def test_short_text_is_one_piece() -> None:
-    assert split_message("hello") == ["hello"]
+    assert split_markdown("hello", LIMIT) == ["hello"]
 
 
 def test_split_prefers_paragraphs_and_loses_nothing() -> None:
     paragraphs = [f"Paragraph {i}. " + "word " * 150 for i in range(20)]
     text = "\n\n".join(p.strip() for p in paragraphs)
-    pieces = split_message(text)
+    pieces = split_markdown(text, LIMIT)
     assert len(pieces) > 1
-    assert all(len(p) <= MESSAGE_CHUNK_LIMIT for p in pieces)
+    assert all(len(p) <= LIMIT for p in pieces)
     assert all(p.endswith("word") for p in pieces)  # cut at paragraph ends
     assert "".join(pieces).replace("\n", "").replace(" ", "") == text.replace("\n", "").replace(
         " ", ""
@@ -55,7 +57,8 @@ def test_split_prefers_paragraphs_and_loses_nothing() -> None:
 
 
 def test_hard_cut_never_splits_an_entity() -> None:
-    text = "x" * (MESSAGE_CHUNK_LIMIT - 3) + "&amp;" + "y" * 100
-    first, second = split_message(text)
-    assert first == "x" * (MESSAGE_CHUNK_LIMIT - 3)
+    room = LIMIT - 4  # split_markdown keeps room to close a code fence
+    text = "x" * (room - 3) + "&amp;" + "y" * 100
+    first, second = split_markdown(text, LIMIT)
+    assert first == "x" * (room - 3)
     assert second.startswith("&amp;")
