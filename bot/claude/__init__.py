@@ -1,4 +1,4 @@
-"""The Claude client wrapper: the only module that imports `anthropic`.
+"""The Claude client wrapper: this package is the only place that imports `anthropic`.
 
 It turns the SDK's stream into a vocabulary of our own: an `AnswerStream` yields text, and its
 `Finished` carries usage, stop reason, resolved model, request id and latencies, plus a
@@ -13,51 +13,26 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncGenerator, Sequence
-from dataclasses import dataclass, field
-from typing import Literal
 
 import anthropic
 import httpx2
 from anthropic.types import MessageParam, TextBlockParam
 
+from bot.claude.failures import describe, failed, merge_usage, status_failure
+from bot.claude.types import Deadlines, Finished, Prompt, Role, Usage
 from bot.errors import ClaudeError, ClaudeFailure
 
+__all__ = [
+    "AnswerStream",
+    "Claude",
+    "Deadlines",
+    "Finished",
+    "Prompt",
+    "Role",
+    "Usage",
+]
+
 log = logging.getLogger(__name__)
-
-Role = Literal["user", "assistant"]
-
-
-@dataclass(frozen=True)
-class Prompt:
-    """One message of the conversation sent to Claude."""
-
-    role: Role
-    text: str
-
-
-@dataclass
-class Usage:
-    """Tokens by kind, as Anthropic reports them (`input_tokens` excludes cache tokens)."""
-
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cache_write_5m: int = 0
-    cache_write_1h: int = 0
-    cache_read: int = 0
-
-
-@dataclass
-class Finished:
-    """The end of every stream, successful or not."""
-
-    usage: Usage = field(default_factory=Usage)
-    stop_reason: str | None = None
-    model: str | None = None
-    request_id: str | None = None
-    ttft_ms: int | None = None
-    latency_ms: int = 0
-    error: ClaudeError | None = None
-    cancelled: bool = False
 
 
 class Claude:
@@ -118,19 +93,10 @@ class Claude:
                 model=model, system=system, messages=[_message(p) for p in prompts]
             )
         except anthropic.APIStatusError as error:
-            raise ClaudeError(_status_failure(error), _describe(error)) from error
+            raise ClaudeError(status_failure(error), describe(error)) from error
         except (anthropic.APIError, httpx2.HTTPError) as error:
-            raise ClaudeError(ClaudeFailure.UNAVAILABLE, _describe(error)) from error
+            raise ClaudeError(ClaudeFailure.UNAVAILABLE, describe(error)) from error
         return counted.input_tokens
-
-
-@dataclass(frozen=True)
-class Deadlines:
-    """Seconds: for the whole request, for the first text, and of silence between events."""
-
-    total: float = 300.0
-    first_token: float = 60.0
-    stall: float = 30.0
 
 
 class AnswerStream:
@@ -194,10 +160,10 @@ class AnswerStream:
                         break
                     if event.type == "message_start":
                         done.model = event.message.model
-                        _merge_usage(done.usage, event.message.usage)
+                        merge_usage(done.usage, event.message.usage)
                     elif event.type == "message_delta":
                         done.stop_reason = event.delta.stop_reason
-                        _merge_usage(done.usage, event.usage)
+                        merge_usage(done.usage, event.usage)
                     elif (
                         event.type == "content_block_delta"
                         and event.delta.type == "text_delta"
@@ -218,18 +184,18 @@ class AnswerStream:
             done.error = ClaudeError(ClaudeFailure.TIMEOUT, why)
         except anthropic.APIStatusError as error:
             done.request_id = error.request_id or done.request_id
-            done.error = _failed(_status_failure(error), error)
+            done.error = failed(status_failure(error), error)
         except (anthropic.APITimeoutError, httpx2.TimeoutException) as error:
-            done.error = _failed(ClaudeFailure.TIMEOUT, error)
+            done.error = failed(ClaudeFailure.TIMEOUT, error)
         except (anthropic.APIConnectionError, httpx2.TransportError) as error:
             kind = ClaudeFailure.STREAM_DROPPED if self.deltas else ClaudeFailure.UNAVAILABLE
-            done.error = _failed(kind, error)
+            done.error = failed(kind, error)
         except Exception as error:
             # Anything else (a garbled event, an SDK surprise) must still end the reply
             # cleanly: the user gets a note, the ledger a row, the log the traceback.
             log.exception("unexpected error in a Claude stream request_id=%s", done.request_id)
             kind = ClaudeFailure.STREAM_DROPPED if self.deltas else ClaudeFailure.UNAVAILABLE
-            done.error = _failed(kind, error)
+            done.error = failed(kind, error)
         finally:
             done.latency_ms = _ms_since(started)
             if done.stop_reason is None:
@@ -246,12 +212,6 @@ class AnswerStream:
             )
 
 
-def _failed(kind: ClaudeFailure, error: BaseException) -> ClaudeError:
-    failure = ClaudeError(kind, _describe(error))
-    failure.__cause__ = error  # so the log shows the original traceback
-    return failure
-
-
 def _message(prompt: Prompt, *, cached: bool = False) -> MessageParam:
     if not cached:
         if prompt.role == "assistant":
@@ -266,59 +226,6 @@ def _message(prompt: Prompt, *, cached: bool = False) -> MessageParam:
     if prompt.role == "assistant":
         return {"role": "assistant", "content": [block]}
     return {"role": "user", "content": [block]}
-
-
-def _status_failure(error: anthropic.APIStatusError) -> ClaudeFailure:
-    # A mid-stream `error` event arrives as a plain APIStatusError with status 200;
-    # its kind is only in `error.type`, so classify by type first, then by status.
-    by_type = {
-        "overloaded_error": ClaudeFailure.OVERLOADED,
-        "rate_limit_error": ClaudeFailure.RATE_LIMITED,
-        "authentication_error": ClaudeFailure.AUTHENTICATION,
-        "permission_error": ClaudeFailure.AUTHENTICATION,
-        "invalid_request_error": ClaudeFailure.BAD_REQUEST,
-        "not_found_error": ClaudeFailure.BAD_REQUEST,
-        "request_too_large": ClaudeFailure.BAD_REQUEST,
-        "timeout_error": ClaudeFailure.TIMEOUT,
-    }
-    if error.type in by_type:
-        return by_type[error.type]
-    status = error.status_code
-    if status == 529:
-        return ClaudeFailure.OVERLOADED
-    if status == 429:
-        return ClaudeFailure.RATE_LIMITED
-    if status in (401, 403):
-        return ClaudeFailure.AUTHENTICATION
-    if status == 408:
-        return ClaudeFailure.TIMEOUT
-    if 400 <= status < 500:
-        return ClaudeFailure.BAD_REQUEST
-    return ClaudeFailure.UNAVAILABLE
-
-
-def _merge_usage(
-    usage: Usage, reported: anthropic.types.Usage | anthropic.types.MessageDeltaUsage
-) -> None:
-    # message_delta counts are cumulative and, when present, overwrite message_start's.
-    usage.output_tokens = reported.output_tokens
-    if reported.input_tokens is not None:
-        usage.input_tokens = reported.input_tokens
-    if reported.cache_read_input_tokens is not None:
-        usage.cache_read = reported.cache_read_input_tokens
-    written = reported.cache_creation_input_tokens
-    detail = getattr(reported, "cache_creation", None)
-    if detail is not None:
-        usage.cache_write_5m = detail.ephemeral_5m_input_tokens
-        usage.cache_write_1h = detail.ephemeral_1h_input_tokens
-    elif written is not None and written != usage.cache_write_5m + usage.cache_write_1h:
-        # Without the TTL breakdown, the write used the default TTL (5 minutes).
-        usage.cache_write_5m = written
-        usage.cache_write_1h = 0
-
-
-def _describe(error: BaseException) -> str:
-    return f"{type(error).__name__}: {error}"
 
 
 def _ms_since(started: float) -> int:

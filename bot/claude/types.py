@@ -1,0 +1,52 @@
+"""The vocabulary of a Claude request, free of the SDK: prompts, usage, the end of a stream."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from bot.errors import ClaudeError
+
+Role = Literal["user", "assistant"]
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """One message of the conversation sent to Claude."""
+
+    role: Role
+    text: str
+
+
+@dataclass
+class Usage:
+    """Tokens by kind, as Anthropic reports them (`input_tokens` excludes cache tokens)."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_write_5m: int = 0
+    cache_write_1h: int = 0
+    cache_read: int = 0
+
+
+@dataclass
+class Finished:
+    """The end of every stream, successful or not."""
+
+    usage: Usage = field(default_factory=Usage)
+    stop_reason: str | None = None
+    model: str | None = None
+    request_id: str | None = None
+    ttft_ms: int | None = None
+    latency_ms: int = 0
+    error: ClaudeError | None = None
+    cancelled: bool = False
+
+
+@dataclass(frozen=True)
+class Deadlines:
+    """Seconds: for the whole request, for the first text, and of silence between events."""
+
+    total: float = 300.0
+    first_token: float = 60.0
+    stall: float = 30.0
