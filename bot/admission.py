@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from bot.budgets import Budgets, Refusal
@@ -31,6 +31,11 @@ class ReplySettings:
     edit_interval: float
     context_window: int
     channel_memory_turns: int
+    # max_tokens per kind of task (bot.tasks); any other kind gets `max_tokens`.
+    max_tokens_by_kind: dict[str, int] = field(default_factory=dict)
+
+    def max_tokens_for(self, kind: str) -> int:
+        return self.max_tokens_by_kind.get(kind, self.max_tokens)
 
 
 @dataclass(frozen=True)

@@ -76,7 +76,6 @@ class Responder:
         metrics: Metrics,
         settings: ReplySettings,
         deadlines: Deadlines,
-        max_tokens_for: dict[str, int],
         in_flight: InFlight,
     ) -> None:
         self._store = store
@@ -88,7 +87,6 @@ class Responder:
         self._metrics = metrics
         self._settings = settings
         self._deadlines = deadlines
-        self._max_tokens_for = max_tokens_for
         self._in_flight = in_flight
         self.active_turns: set[int] = set()  # replies this process is writing
         self._active: dict[str, _Active] = {}
@@ -143,7 +141,7 @@ class Responder:
             kind, text = classify(question.text)
             question = replace(question, text=text or question.text, kind=kind)
         kind = question.kind or "default"
-        max_tokens = self._max_tokens_for.get(kind, self._settings.max_tokens)
+        max_tokens = self._settings.max_tokens_for(kind)
         place = question.place
         admitted = await self._admission.admit(
             place, question.user_id, question.text, max_tokens=max_tokens

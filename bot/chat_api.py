@@ -26,7 +26,6 @@ from bot.store import Outcome, Place, Store, UsageRow
 from bot.tasks import classify
 
 API = "api"  # the ledger's team, channel and user for this surface
-STREAMING = Outcome.STREAMING
 _CONVERSATION_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,100}$")
 
 
@@ -58,7 +57,6 @@ class ChatApi:
         store: Store,
         settings: ReplySettings,
         deadlines: Deadlines,
-        max_tokens_for: dict[str, int],
         in_flight: InFlight,
     ) -> None:
         self._token = token
@@ -69,7 +67,6 @@ class ChatApi:
         self._store = store
         self._settings = settings
         self._deadlines = deadlines
-        self._max_tokens_for = max_tokens_for
         self._in_flight = in_flight
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
@@ -81,7 +78,7 @@ class ChatApi:
             return _error(error.status, error.code, error.message)
         kind, text = classify(chat.message)
         text = text or chat.message
-        max_tokens = self._max_tokens_for.get(kind, self._settings.max_tokens)
+        max_tokens = self._settings.max_tokens_for(kind)
         conversation = chat.conversation_id or f"once-{secrets.token_hex(6)}"
         place = Place(API, API, conversation)
         admitted = await self._admission.admit(place, chat.user, text, max_tokens=max_tokens)

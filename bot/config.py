@@ -190,13 +190,14 @@ class Settings(DatabaseSettings):
     def slack_enabled(self) -> bool:
         return self.slack_bot_token is not None
 
-    def max_tokens_for(self, kind: str) -> int:
-        table = {
+    @property
+    def max_tokens_by_kind(self) -> dict[str, int]:
+        """max_tokens per kind of task; other kinds get CLAUDE_MAX_TOKENS."""
+        return {
             "short": self.max_tokens_short,
             "code": self.max_tokens_code,
             "long": self.max_tokens_long,
         }
-        return table.get(kind, self.claude_max_tokens)
 
     @property
     def secrets(self) -> list[str]:

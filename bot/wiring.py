@@ -108,6 +108,7 @@ async def build(settings: Settings, stack: contextlib.AsyncExitStack) -> Service
         edit_interval=settings.stream_edit_interval,
         context_window=settings.claude_context_window,
         channel_memory_turns=settings.channel_memory_turns,
+        max_tokens_by_kind=settings.max_tokens_by_kind,
     )
     admission = Admission(
         store=services.store,
@@ -130,7 +131,6 @@ async def build(settings: Settings, stack: contextlib.AsyncExitStack) -> Service
         first_token=settings.claude_first_token_seconds,
         stall=settings.claude_stall_seconds,
     )
-    max_tokens_for = {kind: settings.max_tokens_for(kind) for kind in ("short", "code", "long")}
     if settings.chat_api_token:
         services.chat = ChatApi(
             token=settings.chat_api_token,
@@ -141,7 +141,6 @@ async def build(settings: Settings, stack: contextlib.AsyncExitStack) -> Service
             store=services.store,
             settings=reply,
             deadlines=deadlines,
-            max_tokens_for=max_tokens_for,
             in_flight=services.in_flight,
         )
     if not settings.slack_bot_token:
@@ -195,7 +194,6 @@ async def build(settings: Settings, stack: contextlib.AsyncExitStack) -> Service
         metrics=metrics,
         settings=reply,
         deadlines=deadlines,
-        max_tokens_for=max_tokens_for,
         in_flight=services.in_flight,
     )
     bolt = AsyncApp(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from typing import Any
@@ -185,7 +184,6 @@ async def test_the_api_is_rate_limited_too(
     assert retry_after is not None
     assert 1 <= int(retry_after) <= 60
     assert len(fake_anthropic.message_requests) == 2
-    await asyncio.sleep(0)
 
 
 async def test_callers_named_in_the_body_have_their_own_limits(
