@@ -20,8 +20,8 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from bot.pricing import Tokens, load_price_table
-from bot.report import build_report, parse_usage_args
+from bot.cost.prices import Tokens, load_price_table
+from bot.cost.report import build_report, parse_usage_args
 from bot.store import Ledger, make_engine, make_sessionmaker
 from bot.store.migrate import upgrade
 

@@ -17,14 +17,14 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot.app import running_bot
 from bot.config import Settings, load_database_settings, load_settings
+from bot.cost.report import DEFAULT_PERIOD, UsageArgError, UsageArgs, parse_period
+from bot.cost.usage_cli import Format, render
 from bot.errors import ConfigError
 from bot.logs import setup_logging
-from bot.report import DEFAULT_PERIOD, UsageArgError, UsageArgs, parse_period
 from bot.store import Ledger, make_engine, make_sessionmaker
 from bot.store.ledger import GroupBy
 from bot.store.migrate import upgrade
 from bot.store.models import utcnow
-from bot.usage_cli import Format, render
 
 PERIOD_HELP_PLAIN = "today, 7d, 30d (default), month or YYYY-MM-DD..YYYY-MM-DD"
 

@@ -11,49 +11,30 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from urllib.parse import parse_qs
 
 from aiohttp import web
-from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
-from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.answer import Responder
-from bot.chat_api import ChatApi
 from bot.config import Settings
+from bot.engine.recovery import Recovery
 from bot.errors import ConfigError
-from bot.metrics import CONTENT_TYPE, Metrics
-from bot.recovery import keep_recovering, recover
+from bot.metrics import Metrics
+from bot.server import SLACK_EVENTS_PATH, Health, web_app
+from bot.slack.responder import Responder
 from bot.store import Ledger, Store
 from bot.store.migrate import upgrade
 from bot.wiring import build
 
 log = logging.getLogger(__name__)
 
-SLACK_EVENTS_PATH = "/slack/events"
 AUTH_RETRY_MAX_SECONDS = 60.0
 # After the grace period, the least time cancelled work gets to write its last words.
 FINALISE_SECONDS = 15.0
-
-
-@dataclass
-class Health:
-    migrated: bool = False
-    slack: str = "pending"  # "ok" once auth.test succeeded, else the last error code
-    bolt: AsyncApp | None = None  # set once everything is wired
-    chat: ChatApi | None = None
-    metrics: Metrics | None = None
-    accepting: bool = False  # False before start-up ends and from shutdown on
-
-    @property
-    def ready(self) -> bool:
-        return self.migrated and self.slack in ("ok", "off") and self.accepting
 
 
 @dataclass
@@ -64,6 +45,7 @@ class RunningBot:
     ledger: Ledger
     responder: Responder | None
     metrics: Metrics
+    recovery: Recovery
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
 
@@ -72,10 +54,10 @@ async def running_bot(settings: Settings) -> AsyncIterator[RunningBot]:
     """Serve, migrate, wire, connect (Socket Mode when configured) until the block exits."""
     health = Health()
     async with contextlib.AsyncExitStack() as stack:
+        secret = settings.slack_signing_secret
+        app = web_app(health, http_events=not settings.socket_mode, signing_secret=secret)
         # Handler cancellation: a /chat client that hangs up cancels its Claude request.
-        runner = web.AppRunner(
-            web_app(health, http_events=not settings.socket_mode), handler_cancellation=True
-        )
+        runner = web.AppRunner(app, handler_cancellation=True)
         await runner.setup()
         stack.push_async_callback(runner.cleanup)
         site = web.TCPSite(runner, settings.host, settings.port)
@@ -85,6 +67,8 @@ async def running_bot(settings: Settings) -> AsyncIterator[RunningBot]:
         await asyncio.to_thread(upgrade, settings.database_url)
         health.migrated = True
         services = await build(settings, stack)
+        recovery = services.recovery
+        assert recovery is not None
         bot = RunningBot(
             port=port,
             health=health,
@@ -92,20 +76,16 @@ async def running_bot(settings: Settings) -> AsyncIterator[RunningBot]:
             ledger=services.ledger,
             responder=services.responder,
             metrics=services.metrics,
+            recovery=recovery,
         )
         socket: AsyncSocketModeHandler | None = None
         if services.slack is not None and services.bolt is not None and settings.slack_app_token:
             await _check_app_token(services.slack, settings.slack_app_token)
             socket = AsyncSocketModeHandler(services.bolt, settings.slack_app_token)
             await socket.connect_async()  # type: ignore[no-untyped-call]
-        ours: set[int] = services.responder.active_turns if services.responder else set()
-        if services.recorder is not None:
-            await recover(
-                services.store,
-                services.recorder,
-                services.writer,
-                quiet_for=settings.recovery_after_seconds,
-            )
+        # Replies a previous incarnation left streaming are closed before serving.
+        await recovery.beat()
+        await recovery.sweep()
         health.bolt, health.chat, health.metrics = services.bolt, services.chat, services.metrics
         health.accepting = True
         if services.slack is None:
@@ -114,17 +94,7 @@ async def running_bot(settings: Settings) -> AsyncIterator[RunningBot]:
         else:
             checker = asyncio.create_task(_check_slack(services.slack, health))
         bot.tasks.add(checker)
-        if services.recorder is not None:
-            watcher = asyncio.create_task(
-                keep_recovering(
-                    services.store,
-                    services.recorder,
-                    services.writer,
-                    quiet_for=settings.recovery_after_seconds,
-                    ours=ours,
-                )
-            )
-            bot.tasks.add(watcher)
+        bot.tasks.add(asyncio.create_task(recovery.run()))
         log.info(
             "bot serving on %s:%s (%s)",
             settings.host,
@@ -147,75 +117,9 @@ async def running_bot(settings: Settings) -> AsyncIterator[RunningBot]:
                 settings.slack_updates_per_minute
             )
             await services.in_flight.drain(settings.shutdown_grace_seconds, finalise)
-
-
-def web_app(health: Health, *, http_events: bool) -> web.Application:
-    async def slack_events(request: web.Request) -> web.Response:
-        bolt = health.bolt
-        if bolt is None or not health.accepting:
-            # Starting or stopping: Slack retries a 503, so the event is not lost.
-            return web.json_response({"error": "starting or stopping"}, status=503)
-        raw = await request.text()
-        if not well_formed(raw, request.content_type):
-            return web.json_response({"error": "malformed body"}, status=400)
-        bolt_response = await bolt.async_dispatch(await to_bolt_request(request))
-        if bolt_response.status == 404:
-            # An event or command we do not handle: acknowledge it, so Slack does not retry.
-            return web.Response(status=200)
-        return await to_aiohttp_response(bolt_response)
-
-    async def chat(request: web.Request) -> web.StreamResponse:
-        if health.metrics is not None and health.chat is None:
-            return web.json_response(
-                {"error": "not_found", "message": "The HTTP API is off: set CHAT_API_TOKEN."},
-                status=404,
-            )
-        if health.chat is None or not health.accepting:
-            return web.json_response(
-                {"error": "unavailable", "message": "Starting or stopping."},
-                status=503,
-                headers={"Retry-After": "5"},
-            )
-        return await health.chat.handle(request)
-
-    async def metrics(_request: web.Request) -> web.Response:
-        if health.metrics is None:
-            return web.Response(status=503, text="starting\n")
-        return web.Response(body=health.metrics.render(), headers={"Content-Type": CONTENT_TYPE})
-
-    async def healthz(_request: web.Request) -> web.Response:
-        status = 200 if health.ready else 503
-        body = {
-            "status": "ok"
-            if health.ready
-            else ("stopping" if health.slack == "stopping" else "starting"),
-            "database": "ok" if health.migrated else "pending",
-            "slack": health.slack,
-        }
-        return web.json_response(body, status=status)
-
-    # Room for the largest /chat message (4 bytes a character at worst) and its JSON.
-    app = web.Application(client_max_size=4 * 1024 * 1024)
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/metrics", metrics)
-    app.router.add_post("/chat", chat)
-    if http_events:
-        app.router.add_post(SLACK_EVENTS_PATH, slack_events)
-    return app
-
-
-def well_formed(raw: str, content_type: str) -> bool:
-    """Whether a body is what Slack sends: a JSON object, or a form (maybe with a JSON
-    `payload`). Anything else gets a 400 instead of an error deep inside Bolt."""
-    try:
-        if content_type == "application/json":
-            return isinstance(json.loads(raw), dict)
-        form = parse_qs(raw, keep_blank_values=True)
-        if "payload" in form:
-            return isinstance(json.loads(form["payload"][0]), dict)
-        return bool(form)
-    except ValueError:
-        return False
+            if services.engine is not None:
+                await services.engine.settle(FINALISE_SECONDS)
+            await recovery.leave()
 
 
 def _surfaces(settings: Settings) -> str:

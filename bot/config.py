@@ -105,7 +105,7 @@ class Settings(DatabaseSettings):
     slack_post_burst: Annotated[float, Field(ge=1)] = 3
     slack_timeout_seconds: Annotated[float, Field(gt=0)] = 10
     shutdown_grace_seconds: Annotated[float, Field(ge=0)] = 20
-    recovery_after_seconds: Annotated[float, Field(ge=0)] = 60
+    recovery_after_seconds: Annotated[float, Field(ge=0)] = 15
 
     chat_max_message_chars: Annotated[int, Field(ge=1)] = 100_000
 

@@ -26,7 +26,7 @@ HINTS: dict[str, str] = {
     "SYSTEM_PROMPT_FILE": "a path to a UTF-8 text file",
     "CHANNEL_MEMORY_TURNS": "a whole number ≥ 0, e.g. 20 (0 turns channel memory off)",
     "ADMIN_USER_IDS": "Slack user ids separated by commas, e.g. U012AB3CD,U045EF6GH",
-    "PRICING_FILE": "a path to a TOML price file (see bot/prices.toml)",
+    "PRICING_FILE": "a path to a TOML price file (see bot/cost/prices.toml)",
     "BUDGET_DAILY_USD": "dollars, e.g. 20 or 7.50; empty for none",
     "BUDGET_MONTHLY_USD": "dollars, e.g. 300; empty for none",
     "BUDGET_CHANNEL_DAILY_USD": "dollars, e.g. 5; empty for none",

@@ -20,25 +20,27 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.http_retry.builtin_interval_calculators import BackoffRetryIntervalCalculator
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.admins import Admins
-from bot.admission import Admission, ReplySettings
-from bot.answer import Responder
-from bot.buckets import Budgets as WriteBudgets
-from bot.budgets import BudgetDefaults, Budgets
-from bot.chat_api import ChatApi
 from bot.claude import Claude, Deadlines
 from bot.config import Settings
-from bot.inflight import InFlight
-from bot.limits import RateLimiter
-from bot.listeners import Listeners
+from bot.cost.budgets import BudgetDefaults, Budgets
+from bot.cost.prices import load_price_table
+from bot.cost.usage_command import UsageCommand
+from bot.engine import Engine, EngineParts, InFlight
+from bot.engine.admission import Admission, ReplySettings
+from bot.engine.limits import RateLimiter
+from bot.engine.recording import Recorder
+from bot.engine.recovery import Recovery, new_process_id
+from bot.http.chat import ChatApi
 from bot.metrics import Metrics
-from bot.pricing import load_price_table
-from bot.recording import Recorder
-from bot.scheduler import SlackWriter
-from bot.store import Ledger, Store, make_engine, make_sessionmaker
+from bot.slack.admins import Admins
+from bot.slack.listeners import Listeners
+from bot.slack.rates import WriteRates
+from bot.slack.recovery import SlackCloser
+from bot.slack.responder import Responder
+from bot.slack.scheduler import SlackWriter
+from bot.store import Ledger, Processes, Store, make_engine, make_sessionmaker
 from bot.store.budget_store import BudgetStore
 from bot.store.models import utcnow
-from bot.usage_command import UsageCommand
 
 # Slack's advice for 429s is to wait Retry-After; two waits cover a burst without hiding an outage.
 SLACK_RATE_LIMIT_RETRIES = 2
@@ -56,6 +58,8 @@ class Services:
     recorder: Recorder | None = None
     in_flight: InFlight = field(default_factory=InFlight)
     responder: Responder | None = None
+    engine: Engine | None = None
+    recovery: Recovery | None = None
     bolt: AsyncApp | None = None
     chat: ChatApi | None = None
 
@@ -88,9 +92,9 @@ def budget_defaults(settings: Settings) -> BudgetDefaults:
 async def build(settings: Settings, stack: contextlib.AsyncExitStack) -> Services:
     prices = load_price_table(settings.pricing_file)
     metrics = Metrics()
-    engine = make_engine(settings.database_url)
-    stack.push_async_callback(engine.dispose)
-    sessions = make_sessionmaker(engine)
+    database = make_engine(settings.database_url)
+    stack.push_async_callback(database.dispose)
+    sessions = make_sessionmaker(database)
     services = Services(store=Store(sessions), ledger=Ledger(sessions), metrics=metrics)
     claude = Claude.connect(
         api_key=settings.anthropic_api_key,
@@ -131,17 +135,32 @@ async def build(settings: Settings, stack: contextlib.AsyncExitStack) -> Service
         first_token=settings.claude_first_token_seconds,
         stall=settings.claude_stall_seconds,
     )
-    if settings.chat_api_token:
-        services.chat = ChatApi(
-            token=settings.chat_api_token,
-            max_chars=settings.chat_max_message_chars,
-            admission=admission,
-            claude=claude,
-            recorder=recorder,
+    owner = new_process_id()
+    engine = services.engine = Engine(
+        EngineParts(
             store=services.store,
+            claude=claude,
+            admission=admission,
+            recorder=recorder,
+            metrics=metrics,
             settings=reply,
             deadlines=deadlines,
             in_flight=services.in_flight,
+            owner=owner,
+        )
+    )
+    services.recovery = Recovery(
+        processes=Processes(sessions),
+        store=services.store,
+        recorder=recorder,
+        owner=owner,
+        timeout=settings.recovery_after_seconds,
+        clock=utcnow,
+        live_turns=engine.live,
+    )
+    if settings.chat_api_token:
+        services.chat = ChatApi(
+            token=settings.chat_api_token, max_chars=settings.chat_max_message_chars, engine=engine
         )
     if not settings.slack_bot_token:
         return services
@@ -173,7 +192,7 @@ async def build(settings: Settings, stack: contextlib.AsyncExitStack) -> Service
     )
     writer = SlackWriter(
         write_client,
-        WriteBudgets(
+        WriteRates(
             update_per_minute=settings.slack_updates_per_minute,
             update_burst=settings.slack_update_burst,
             post_per_second=settings.slack_posts_per_second,
@@ -185,24 +204,24 @@ async def build(settings: Settings, stack: contextlib.AsyncExitStack) -> Service
     stack.push_async_callback(writer.close)
     admins = Admins(slack, settings.admin_user_ids)
     responder = Responder(
-        store=services.store,
-        claude=claude,
+        engine=engine,
         writer=writer,
         admins=admins,
-        admission=admission,
-        recorder=recorder,
         metrics=metrics,
-        settings=reply,
-        deadlines=deadlines,
-        in_flight=services.in_flight,
+        interval=settings.stream_edit_interval,
     )
+    services.recovery.closers["slack"] = SlackCloser(writer)
     bolt = AsyncApp(
         client=slack,
         signing_secret=settings.slack_signing_secret or "",
         request_verification_enabled=not settings.socket_mode,
     )
     usage = UsageCommand(
-        ledger=services.ledger, budgets=budget_store, defaults=defaults, admins=admins, clock=utcnow
+        ledger=services.ledger,
+        budgets=budget_store,
+        defaults=defaults,
+        is_admin=admins.is_admin,
+        clock=utcnow,
     )
     Listeners(store=services.store, responder=responder, usage=usage).register(bolt)
     services.slack, services.writer = slack, writer

@@ -10,6 +10,7 @@ from sqlalchemy.engine import Connection
 
 from bot.config import DatabaseSettings
 from bot.store.engine import make_engine
+from bot.store.migrate import compare_type
 from bot.store.models import Base
 
 config = context.config
@@ -38,7 +39,12 @@ def run_migrations_offline() -> None:
 
 def do_run_migrations(connection: Connection) -> None:
     # Batch mode lets SQLite, which cannot ALTER most things, take the same migrations.
-    context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True)
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        render_as_batch=True,
+        compare_type=compare_type,
+    )
     with context.begin_transaction():
         context.run_migrations()
 

@@ -1,8 +1,14 @@
-"""Shared fixtures: the network guard, the fake servers and settings that point at them."""
+"""Shared fixtures: the network guard, the fake servers and settings that point at them.
+
+`database_url` is SQLite; a test marked `both_databases` runs twice, on SQLite and on a
+throwaway PostgreSQL server (tests/postgres.py) with a fresh database of its own.
+TEST_DATABASES=sqlite runs without PostgreSQL.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import os
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -11,6 +17,7 @@ from bot.config import Settings
 from tests.fakes.anthropic import FakeAnthropic
 from tests.fakes.slack import FakeSlack
 from tests.netguard import no_internet  # noqa: F401 - an autouse fixture
+from tests.postgres import PostgresServer, PostgresUnavailable, wanted_backends
 from tests.rig import make_settings
 
 
@@ -34,9 +41,40 @@ async def fake_anthropic() -> AsyncIterator[FakeAnthropic]:
         yield fake
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """`@pytest.mark.both_databases`: database_url is parametrized, ids sqlite and postgresql."""
+    if metafunc.definition.get_closest_marker("both_databases") is None:
+        return
+    try:
+        backends = wanted_backends()
+    except ValueError as error:
+        raise pytest.UsageError(str(error)) from None
+    metafunc.parametrize("database_url", backends, ids=backends, indirect=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """Started by the first test that needs it, stopped when the session ends."""
+    try:
+        server = PostgresServer.start()
+    except PostgresUnavailable as error:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must run the PostgreSQL tests: {error}", pytrace=False)
+        pytest.skip(str(error))
+    yield server
+    server.stop()
+
+
 @pytest.fixture
-def database_url(tmp_path: Path) -> str:
-    return f"sqlite+aiosqlite:///{tmp_path / 'data' / 'bot.db'}"
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """SQLite unless the test is marked both_databases and this is its postgresql run."""
+    if getattr(request, "param", "sqlite") == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'data' / 'bot.db'}"
+        return
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    name = server.create_database()
+    yield server.url(name)
+    server.drop_database(name)
 
 
 @pytest.fixture

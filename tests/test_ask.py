@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from bot.config import Settings
-from bot.listeners import ASK_HELP, CANNOT_POST
+from bot.slack.listeners import ASK_HELP, CANNOT_POST
 from tests.fakes.anthropic import FakeAnthropic, Reply
 from tests.fakes.slack import FakeSlack
-from tests.rig import CHANNEL, conversation, settle, start_bot
+from tests.rig import CHANNEL, conversation, eventually, make_settings, settle, start_bot
 
 
 def top_level(fake_slack: FakeSlack, channel: str) -> list[str]:
@@ -101,3 +101,39 @@ async def test_ask_carries_the_channel_memory(
         "It's Tuesday.",
         "<@U0USER>: What did I ask you earlier?",
     ]
+
+
+async def test_ask_echo_keeps_mentions_and_channel_links(
+    settings: Settings, fake_slack: FakeSlack
+) -> None:
+    question = "Should <@U0OTHER|bob> post in <#C0CHAN|general> or <#G0PRIV>? <!here> <b>"
+    async with start_bot(settings) as bot:
+        await bot.command("/ask", question)
+        await bot.wait_for_usage(1)
+
+    [asked_ts] = top_level(fake_slack, CHANNEL)
+    echo = fake_slack.messages[CHANNEL][asked_ts].shown
+    assert "<@U0OTHER|bob>" in echo
+    assert "<#C0CHAN|general>" in echo
+    assert echo == (
+        "<@U0USER> asked: Should <@U0OTHER|bob> post in <#C0CHAN|general> or <#G0PRIV>? "
+        "&lt;!here&gt; &lt;b&gt;"
+    )
+
+
+async def test_a_refused_ask_posts_nothing_in_the_channel(
+    fake_slack: FakeSlack, fake_anthropic: FakeAnthropic, database_url: str
+) -> None:
+    settings = make_settings(
+        fake_slack, fake_anthropic, database_url, budget_user_daily_usd="0.000001"
+    )
+    async with start_bot(settings) as bot:
+        delivery = await bot.command("/ask", "What is the answer?")
+        await eventually(lambda: bool(fake_slack.calls_to("chat.postEphemeral")), what="the note")
+        await settle()
+
+    assert delivery.status == 200
+    assert fake_slack.calls_to("chat.postMessage") == []
+    [note] = fake_slack.calls_to("chat.postEphemeral")
+    assert "budget" in str(note.params.get("text"))
+    assert fake_anthropic.message_requests == []

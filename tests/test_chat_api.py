@@ -9,6 +9,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from bot.store import Place
 from tests.fakes.anthropic import FakeAnthropic, Reply
 from tests.fakes.slack import FakeSlack
 from tests.rig import conversation, eventually, make_settings, start_bot
@@ -206,3 +207,61 @@ async def test_callers_named_in_the_body_have_their_own_limits(
 
     assert statuses == [200, 200, 429]
     assert [row.user_id for row in rows] == ["alice", "bob"]
+
+
+async def chat(bot: Any, **body: Any) -> tuple[int, dict[str, Any]]:
+    async with bot.http.post(f"{bot.url}/chat", json=body, headers=AUTH) as r:
+        return r.status, await r.json()
+
+
+async def test_memory_is_per_caller_and_conversation_and_absent_without_an_id(
+    api_settings: Any, fake_anthropic: FakeAnthropic
+) -> None:
+    async with start_bot(api_settings) as bot:
+        await chat(bot, message="My bank PIN is 4321.", user="alice", conversation_id="c1")
+        await chat(bot, message="And my dog is Rex.", user="alice")  # no id: no memory kept
+        await chat(bot, message="What do you know?", user="bob")
+        await chat(bot, message="What do you know?", user="bob", conversation_id="c1")
+        await chat(bot, message="What is my PIN?", user="alice", conversation_id="c1")
+        turns = await bot.running.store.thread_turns(Place("api", "api", "alice/c1"))
+
+    sent = [conversation(r.body) for r in fake_anthropic.message_requests]
+    # Nobody else's words reach another caller, and a call without an id starts from nothing.
+    for request in sent[1:4]:
+        assert not any("4321" in m["content"] for m in request)
+    assert [m["content"] for m in sent[1]] == ["<@alice>: And my dog is Rex."]
+    assert [m["content"] for m in sent[2]] == ["<@bob>: What do you know?"]
+    assert [m["content"] for m in sent[3]] == ["<@bob>: What do you know?"]
+    # The caller's own conversation is remembered, and its turns are theirs.
+    assert sent[4][0]["content"] == "<@alice>: My bank PIN is 4321."
+    assert [t.user_id for t in turns if t.role == "user"] == ["alice", "alice"]
+
+
+@pytest.mark.both_databases
+async def test_ids_of_100_characters_work_and_longer_ones_get_400(
+    fake_slack: FakeSlack, fake_anthropic: FakeAnthropic, database_url: str
+) -> None:
+    settings = make_settings(fake_slack, fake_anthropic, database_url, chat_api_token=TOKEN)
+    longest = "c" * 100
+    async with start_bot(settings) as bot:
+        ok, body = await chat(bot, message="hi", conversation_id=longest, user="u" * 100)
+        again, _ = await chat(bot, message="hi again", conversation_id=longest, user="u" * 100)
+        too_long, error = await chat(bot, message="hi", conversation_id="c" * 101)
+        user_too_long, user_error = await chat(bot, message="hi", user="u" * 101)
+        [first, second] = await bot.usage()
+
+    assert (ok, again) == (200, 200), body
+    assert second.user_id == "u" * 100
+    assert len(conversation(fake_anthropic.message_requests[1].body)) == 3
+    assert (too_long, error["error"]) == (400, "invalid_conversation_id")
+    assert "the most is 100" in error["message"]
+    assert (user_too_long, user_error["error"]) == (400, "invalid_user")
+    assert first.thread_ts == second.thread_ts
+
+
+async def test_a_non_ascii_bearer_token_is_401(api_settings: Any) -> None:
+    async with start_bot(api_settings) as bot:
+        headers = {"Authorization": "Bearer tökén-ünïcode"}
+        async with bot.http.post(f"{bot.url}/chat", json={"message": "hi"}, headers=headers) as r:
+            assert r.status == 401
+            assert (await r.json())["error"] == "unauthorized"

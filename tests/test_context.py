@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.context import OMITTED_NOTE, budget_for
+from bot.engine.context import OMITTED_NOTE, budget_for
 from bot.store import Place
 from tests.fakes.anthropic import COUNT_TOKENS_PATH, FakeAnthropic, Reply, estimate_tokens
 from tests.fakes.slack import FakeSlack

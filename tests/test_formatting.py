@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from bot.config import Settings
-from bot.mrkdwn import to_mrkdwn
-from bot.slack_text import WRITING_SUFFIX
+from bot.slack.mrkdwn import to_mrkdwn
+from bot.slack.text import WRITING_SUFFIX
 from tests.fakes.anthropic import FakeAnthropic, Reply
 from tests.fakes.slack import FakeSlack
 from tests.rig import CHANNEL, start_bot

@@ -9,9 +9,10 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from bot.app import Health, running_bot, web_app
+from bot.app import running_bot
 from bot.config import Settings
 from bot.errors import ConfigError
+from bot.server import Health, web_app
 from tests.fakes.anthropic import FakeAnthropic
 from tests.fakes.slack import FakeSlack
 from tests.rig import eventually, make_settings, settle, start_bot

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.limits import Limited, RateLimiter, Slot
+from bot.engine.limits import Limited, RateLimiter, Slot
 from tests.fakes.anthropic import FakeAnthropic, Reply
 from tests.fakes.slack import FakeSlack
 from tests.rig import make_settings, settle, start_bot

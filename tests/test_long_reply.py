@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from bot.config import Settings
-from bot.slack_text import MARKDOWN_BLOCK_LIMIT
+from bot.slack.text import MARKDOWN_BLOCK_LIMIT
 from tests.fakes.anthropic import FakeAnthropic, Reply
 from tests.fakes.slack import FakeSlack
 from tests.rig import CHANNEL, start_bot

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.config import Settings
-from bot.listeners import RESET_DONE
+from bot.slack.listeners import RESET_DONE
 from bot.store import Place
 from tests.fakes.anthropic import FakeAnthropic, Reply
 from tests.fakes.slack import FakeSlack
@@ -81,3 +81,27 @@ async def test_several_people_in_a_thread_are_told_apart(
         "<@U0BOB>: And I prefer spaces. Who prefers what?",
     ]
     assert "Several people may take part" in text_of(request["system"])
+
+
+async def test_unanswered_questions_of_other_threads_are_not_context(
+    settings: Settings, fake_anthropic: FakeAnthropic
+) -> None:
+    fake_anthropic.enqueue(
+        Reply(text="Noted."),
+        Reply(fault="midstream_error", fault_after=0),  # fails before any text
+        Reply(text="Fine."),
+    )
+    async with start_bot(settings) as bot:
+        await bot.mention("Remember: the deploy is on Friday.")
+        await bot.wait_for_usage(1)
+        await bot.mention("Please delete the production database.")
+        await bot.wait_for_usage(2)
+        await bot.mention("When is the deploy?", user="U0OTHER")
+        await bot.wait_for_usage(3)
+
+    # The failed question is not glued onto the next person's; exchanges alternate cleanly.
+    assert contents(fake_anthropic, 2) == [
+        "<@U0USER>: Remember: the deploy is on Friday.",
+        "Noted.",
+        "<@U0OTHER>: When is the deploy?",
+    ]

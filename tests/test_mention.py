@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 
 from bot.config import Settings
-from bot.slack_text import WORKING_TEXT, WRITING_SUFFIX
+from bot.slack.text import WORKING_TEXT, WRITING_SUFFIX
 from tests.fakes.anthropic import FakeAnthropic, Reply
 from tests.fakes.slack import FakeSlack
 from tests.rig import CHANNEL, USER, settle, start_bot

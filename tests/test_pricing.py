@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from bot.cost.prices import Tokens, load_price_table
 from bot.errors import ConfigError
-from bot.pricing import Tokens, load_price_table
 
 TABLE = load_price_table()
 

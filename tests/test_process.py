@@ -17,7 +17,7 @@ import aiohttp
 import pytest
 from slack_sdk.signature import SignatureVerifier
 
-from bot.relay import INTERRUPTED_NOTE
+from bot.slack.relay import INTERRUPTED_NOTE
 from bot.store import Ledger, make_engine, make_sessionmaker
 from tests.fakes.anthropic import FakeAnthropic, Reply
 from tests.fakes.slack import FakeSlack
@@ -151,10 +151,13 @@ async def test_sigkill_mid_answer_then_restart_closes_the_reply(
     await process.wait()
     assert await rows(database_url) == []
 
-    # The restart closes replies silent for RECOVERY_AFTER_SECONDS (0 here, not 60).
-    settings = make_settings(fake_slack, fake_anthropic, database_url, recovery_after_seconds=0)
+    # The restart knows the old process is gone (its pid is): the reply is closed at once,
+    # without waiting for the heartbeat to go stale.
+    settings = make_settings(fake_slack, fake_anthropic, database_url)
+    started = time.monotonic()
     async with start_bot(settings) as bot:
         [row] = await bot.usage()
+        assert time.monotonic() - started < 10
 
     [reply] = fake_slack.thread(CHANNEL, ts)
     assert reply.shown.startswith("w0 w1 w2 w3 w4 w5 w6 w7 w8")

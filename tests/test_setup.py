@@ -14,7 +14,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config import Settings, load_settings
 from bot.errors import ConfigError
-from bot.listeners import COMMANDS, EVENTS
+from bot.slack.listeners import COMMANDS, EVENTS
 from tests.netguard import InternetAccessError
 
 ROOT = Path(__file__).resolve().parents[1]

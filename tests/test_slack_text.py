@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.slack_text import escape_mrkdwn, split_markdown, strip_bot_mention
+from bot.slack.text import escape_mrkdwn, split_markdown, strip_bot_mention
 
 LIMIT = 3800
 
@@ -37,6 +37,40 @@ def test_strip_bot_mention(raw: str, expected: str) -> None:
     ],
 )
 def test_escape_mrkdwn(raw: str, expected: str) -> None:
+    assert escape_mrkdwn(raw) == expected
+
+
+@pytest.mark.parametrize(
+    "reference",
+    [
+        "<@U123>",
+        "<@U123|alice>",
+        "<@W0ENTERPRISE>",
+        "<@W0ENTERPRISE|carol smith>",
+        "<#C123>",
+        "<#C123|general>",
+        "<#G123>",
+        "<#G123|private>",
+    ],
+)
+def test_escape_keeps_user_and_channel_references(reference: str) -> None:
+    assert escape_mrkdwn(f"ask {reference} & <b>") == f"ask {reference} &amp; &lt;b&gt;"
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("<!channel|channel>", "&lt;!channel|channel&gt;"),
+        ("<!here|here> <!everyone|everyone>", "&lt;!here|here&gt; &lt;!everyone|everyone&gt;"),
+        ("<!subteam^S123|@team>", "&lt;!subteam^S123|@team&gt;"),
+        ("<@u123>", "&lt;@u123&gt;"),  # not an id: lower case
+        ("<@X123|x>", "&lt;@X123|x&gt;"),  # not a user id
+        ("<#D123|dm>", "&lt;#D123|dm&gt;"),  # not a channel id
+        ("<@U1|a <!channel>>", "&lt;@U1|a &lt;!channel&gt;&gt;"),  # no markup inside a label
+        ("<@U1|<!here>", "&lt;@U1|&lt;!here&gt;"),
+    ],
+)
+def test_escape_still_defuses_everything_else(raw: str, expected: str) -> None:
     assert escape_mrkdwn(raw) == expected
 
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from bot.config import Settings
-from bot.listeners import STOP_REFUSED
-from bot.slack_text import WORKING_TEXT
-from bot.views import STOP_ACTION_ID
+from bot.slack.listeners import STOP_REFUSED
+from bot.slack.text import WORKING_TEXT
+from bot.slack.views import STOP_ACTION_ID
 from tests.fakes.anthropic import FakeAnthropic, Reply
 from tests.fakes.slack import FakeSlack, Message
 from tests.rig import CHANNEL, BotUnderTest, Mention, eventually, settle, start_bot

@@ -11,7 +11,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from bot.store import Place, Store, make_engine, make_sessionmaker
-from bot.store.migrate import alembic_config, upgrade
+from bot.store.migrate import alembic_config, compare_type, upgrade
 from bot.store.models import Base
 
 LEDGER_COLUMNS = {
@@ -29,7 +29,10 @@ async def test_migrations_build_the_schema_the_models_describe(tmp_path: Path) -
     engine = make_engine(url)
     async with engine.connect() as conn:
         diff = await conn.run_sync(
-            lambda sync: compare_metadata(MigrationContext.configure(sync), Base.metadata)
+            lambda sync: compare_metadata(
+                MigrationContext.configure(sync, opts={"compare_type": compare_type}),
+                Base.metadata,
+            )
         )
         tables = await conn.run_sync(lambda sync: set(sa.inspect(sync).get_table_names()))
         ledger = await conn.run_sync(

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from bot.config import Settings
-from bot.tasks import classify
-from bot.views import CONTINUE_ACTION_ID
+from bot.engine.kinds import classify
+from bot.slack.views import CONTINUE_ACTION_ID
 from tests.fakes.anthropic import FakeAnthropic, Reply
 from tests.fakes.slack import FakeSlack
 from tests.rig import CHANNEL, conversation, settle, start_bot

@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 
 from bot.config import Settings
-from bot.report import parse_usage_args
-from bot.usage_view import NOT_ADMIN, USAGE_HELP
+from bot.cost.report import parse_usage_args
+from bot.cost.usage_view import NOT_ADMIN, USAGE_HELP
 from tests.fakes.anthropic import FakeAnthropic, Reply
 from tests.fakes.slack import FakeSlack
 from tests.rig import BotUnderTest, make_settings, start_bot

@@ -4,6 +4,7 @@ It turns the SDK's stream into a vocabulary of our own: an `AnswerStream` yields
 `Finished` carries usage, stop reason, resolved model, request id and latencies, plus a
 `ClaudeError` when the request failed. Failures never escape as exceptions (cancellation
 does), so callers always learn what was billed, even for a stream that broke halfway.
+May import only `bot.errors`; the engine is its one caller.
 """
 
 from __future__ import annotations

@@ -1,14 +1,23 @@
-"""The store: engine, typed models and the queries the bot runs (nothing else touches SQL)."""
+"""The store: the database engine, typed models, migrations and every query the bot runs.
 
+Nothing else writes SQL. Conversations and claims (`conversations`), the ledger and its
+reports, budgets as stored, and process heartbeats with the turns they own (`processes`).
+May import only `bot.config` and `bot.errors`; it knows nothing of Slack, HTTP or Claude.
+"""
+
+from bot.store.conversations import Place, Store, TurnRecord
 from bot.store.engine import make_engine, make_sessionmaker
 from bot.store.ledger import Ledger, Scope, Sums, UsageRow
 from bot.store.models import Outcome
-from bot.store.queries import Place, Store, TurnRecord
+from bot.store.processes import Orphan, Peer, Processes
 
 __all__ = [
     "Ledger",
+    "Orphan",
     "Outcome",
+    "Peer",
     "Place",
+    "Processes",
     "Scope",
     "Store",
     "Sums",

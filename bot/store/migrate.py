@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Column, String
+from sqlalchemy.types import TypeEngine
 
 from bot.config import ensure_sqlite_folder
 
@@ -26,3 +30,21 @@ def upgrade(database_url: str) -> None:
     """Bring the database to the newest schema. Blocking: call it off the event loop."""
     ensure_sqlite_folder(database_url)
     command.upgrade(alembic_config(database_url), "head")
+
+
+def compare_type(
+    context: MigrationContext,
+    inspected: Column[Any],
+    metadata: Column[Any],
+    inspected_type: TypeEngine[Any],
+    metadata_type: TypeEngine[Any],
+) -> bool | None:
+    # SQLite ignores VARCHAR lengths (migrations widen them on PostgreSQL only): a length
+    # that differs there is no difference.
+    if (
+        context.dialect.name == "sqlite"
+        and isinstance(inspected_type, String)
+        and isinstance(metadata_type, String)
+    ):
+        return False
+    return None  # the default comparison

@@ -33,6 +33,12 @@ NAMING = {
 }
 
 
+# /chat conversations are named by their caller (up to 100 characters) and kept per user;
+# Slack's own ids are far shorter.
+USER = 128
+THREAD = 255
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -53,7 +59,7 @@ class SlackEvent(Base):
 
     __tablename__ = "slack_events"
 
-    event_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(THREAD), primary_key=True)
     team_id: Mapped[str] = mapped_column(String(32))
     event_type: Mapped[str] = mapped_column(String(64))
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
@@ -77,10 +83,10 @@ class Turn(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     team_id: Mapped[str] = mapped_column(String(32))
     channel_id: Mapped[str] = mapped_column(String(32))
-    thread_ts: Mapped[str] = mapped_column(String(32))
+    thread_ts: Mapped[str] = mapped_column(String(THREAD))
     ts: Mapped[str | None] = mapped_column(String(32))
     role: Mapped[str] = mapped_column(String(16))
-    user_id: Mapped[str | None] = mapped_column(String(32))
+    user_id: Mapped[str | None] = mapped_column(String(USER))
     text: Mapped[str] = mapped_column(Text)
     tokens: Mapped[int | None] = mapped_column(Integer)
     outcome: Mapped[str] = mapped_column(String(16), default=Outcome.COMPLETE)
@@ -88,6 +94,20 @@ class Turn(Base):
     # While a reply streams: its messages and what it has used so far (JSON), so that a
     # restart after a crash can close it properly.
     progress: Mapped[str | None] = mapped_column(Text)
+    # The process streaming the reply (`processes.id`); its heartbeat says it is alive.
+    owner: Mapped[str | None] = mapped_column(String(64))
+
+
+class Process(Base):
+    """A running bot process: a heartbeat row, refreshed every few seconds while it lives."""
+
+    __tablename__ = "processes"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    beat_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class MemoryReset(Base):
@@ -100,7 +120,7 @@ class MemoryReset(Base):
     team_id: Mapped[str] = mapped_column(String(32))
     channel_id: Mapped[str] = mapped_column(String(32))
     after_turn_id: Mapped[int] = mapped_column(Integer)
-    user_id: Mapped[str | None] = mapped_column(String(32))
+    user_id: Mapped[str | None] = mapped_column(String(USER))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
@@ -120,8 +140,8 @@ class UsageRecord(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     team_id: Mapped[str] = mapped_column(String(32))
     channel_id: Mapped[str] = mapped_column(String(32))
-    thread_ts: Mapped[str | None] = mapped_column(String(32))
-    user_id: Mapped[str | None] = mapped_column(String(32))
+    thread_ts: Mapped[str | None] = mapped_column(String(THREAD))
+    user_id: Mapped[str | None] = mapped_column(String(USER))
     turn_id: Mapped[int | None] = mapped_column(ForeignKey("turns.id", ondelete="SET NULL"))
     requested_model: Mapped[str] = mapped_column(String(64))
     resolved_model: Mapped[str | None] = mapped_column(String(64))
@@ -179,7 +199,7 @@ class UsageDailyUser(_DailySums, Base):
 
     team_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     day: Mapped[str] = mapped_column(String(10), primary_key=True)
-    user_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(USER), primary_key=True)
 
 
 class Budget(Base):
@@ -192,7 +212,7 @@ class Budget(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     team_id: Mapped[str] = mapped_column(String(32))
     scope: Mapped[str] = mapped_column(String(16))  # workspace | channel | user
-    target: Mapped[str] = mapped_column(String(32))  # "" for the workspace
+    target: Mapped[str] = mapped_column(String(USER))  # "" for the workspace
     period: Mapped[str] = mapped_column(String(16))  # daily | monthly
     limit_micros: Mapped[int | None] = mapped_column(BigInteger)
     set_by: Mapped[str | None] = mapped_column(String(32))
@@ -208,7 +228,7 @@ class BudgetRefusal(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     team_id: Mapped[str] = mapped_column(String(32))
     channel_id: Mapped[str] = mapped_column(String(32))
-    user_id: Mapped[str | None] = mapped_column(String(32))
+    user_id: Mapped[str | None] = mapped_column(String(USER))
     scope: Mapped[str] = mapped_column(String(16))
     period: Mapped[str] = mapped_column(String(16))
     estimate_micros: Mapped[int] = mapped_column(BigInteger)
@@ -225,7 +245,7 @@ class BudgetWarning(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     team_id: Mapped[str] = mapped_column(String(32))
     scope: Mapped[str] = mapped_column(String(16))
-    target: Mapped[str] = mapped_column(String(32))
+    target: Mapped[str] = mapped_column(String(USER))
     period: Mapped[str] = mapped_column(String(16))
     window: Mapped[str] = mapped_column(String(10))  # the window's first day
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -23,7 +23,8 @@ def upgrade() -> None:
             sa.Column("status", sa.String(length=16), server_default="done", nullable=False)
         )
         batch_op.add_column(
-            sa.Column("replied", sa.Boolean(), server_default=sa.text("0"), nullable=False)
+            # sa.false(): DEFAULT 0 on SQLite (as before), DEFAULT false on PostgreSQL.
+            sa.Column("replied", sa.Boolean(), server_default=sa.false(), nullable=False)
         )
         batch_op.add_column(sa.Column("lease_until", sa.DateTime(timezone=True), nullable=True))
 

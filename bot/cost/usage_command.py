@@ -7,19 +7,18 @@ admins; a bad argument gets the help.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from bot.admins import Admins
-from bot.budgets import PERIODS, BudgetDefaults
-from bot.pricing import money as dollars
-from bot.report import UsageArgError, build_report, parse_usage_args
+from bot.cost.budgets import PERIODS, BudgetDefaults
+from bot.cost.prices import money as dollars
+from bot.cost.report import UsageArgError, build_report, parse_usage_args
+from bot.cost.usage_view import NOT_ADMIN, USAGE_HELP, usage_blocks
 from bot.store import Ledger
 from bot.store.budget_store import CHANNEL, USER, WORKSPACE, BudgetStore
-from bot.usage_view import NOT_ADMIN, USAGE_HELP, usage_blocks
 
 _TARGET_CHANNEL = re.compile(r"^<#([CGD][A-Z0-9]+)(?:\|[^>]*)?>$")
 _TARGET_USER = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$")
@@ -39,17 +38,17 @@ class UsageCommand:
         ledger: Ledger,
         budgets: BudgetStore,
         defaults: BudgetDefaults,
-        admins: Admins,
+        is_admin: Callable[[str], Awaitable[bool]],
         clock: Callable[[], datetime],
     ) -> None:
         self._ledger = ledger
         self._budgets = budgets
         self._defaults = defaults
-        self._admins = admins
+        self._is_admin = is_admin
         self._clock = clock
 
     async def handle(self, *, team_id: str, user_id: str, text: str) -> Answer:
-        if not await self._admins.is_admin(user_id):
+        if not await self._is_admin(user_id):
             return Answer(NOT_ADMIN)
         words = text.split()
         if words[:1] == ["help"]:

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-from bot.pricing import money
+from bot.cost.prices import money
 from bot.store import Ledger, Scope, Sums
 from bot.store.ledger import SUM_FIELDS
 

@@ -7,7 +7,7 @@ import time
 
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.scheduler import SLACK_ERRORS
+from bot.slack.scheduler import SLACK_ERRORS
 
 log = logging.getLogger(__name__)
 

@@ -8,11 +8,11 @@ import json
 from datetime import timedelta
 from typing import Any, Literal
 
-from bot.pricing import money
-from bot.report import UsageArgs, UsageReport, add, build_report, cost_text
+from bot.cost.prices import money
+from bot.cost.report import UsageArgs, UsageReport, add, build_report, cost_text
+from bot.cost.usage_view import trend
 from bot.store import Ledger, Scope, Sums
 from bot.store.ledger import GroupBy
-from bot.usage_view import trend
 
 Format = Literal["table", "csv", "json"]
 COLUMNS = (

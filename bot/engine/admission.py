@@ -12,11 +12,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from bot.budgets import Budgets, Refusal
 from bot.claude import Claude, Prompt
-from bot.context import Context, QuestionTooLong, budget_for, estimate_tokens, fit
+from bot.cost.budgets import Budgets, Refusal
+from bot.engine.context import Context, QuestionTooLong, budget_for, estimate_tokens, fit
+from bot.engine.limits import Limited, RateLimiter, Slot
 from bot.errors import ClaudeError
-from bot.limits import Limited, RateLimiter, Slot
 from bot.metrics import Metrics
 from bot.store import Outcome, Place, Store, TurnRecord
 
@@ -31,7 +31,7 @@ class ReplySettings:
     edit_interval: float
     context_window: int
     channel_memory_turns: int
-    # max_tokens per kind of task (bot.tasks); any other kind gets `max_tokens`.
+    # max_tokens per kind of task (bot.engine.kinds); any other kind gets `max_tokens`.
     max_tokens_by_kind: dict[str, int] = field(default_factory=dict)
 
     def max_tokens_for(self, kind: str) -> int:
@@ -72,7 +72,7 @@ class Admission:
         self._clock = clock
 
     async def admit(
-        self, place: Place, user_id: str, text: str, *, max_tokens: int
+        self, place: Place, user_id: str, text: str, *, max_tokens: int, channel_memory: bool = True
     ) -> Admitted | Refused:
         slot = self._limiter.acquire(user_id)
         if isinstance(slot, Limited):
@@ -80,7 +80,7 @@ class Admission:
             return Refused(slot.reason, slot.message, slot.retry_after)
         try:
             refused = None
-            context = await self._context(place, user_id, text, max_tokens)
+            context = await self._context(place, user_id, text, max_tokens, channel_memory)
             if isinstance(context, Refused):
                 refused = context
             else:
@@ -95,11 +95,12 @@ class Admission:
         return Admitted(context, slot)
 
     async def _context(
-        self, place: Place, user_id: str, text: str, max_tokens: int
+        self, place: Place, user_id: str, text: str, max_tokens: int, channel_memory: bool
     ) -> Context | Refused:
         settings = self._settings
         pending = TurnRecord(0, "user", user_id, text, Outcome.COMPLETE, estimate_tokens(text))
-        turns = await self._store.conversation(place, settings.channel_memory_turns)
+        memory = settings.channel_memory_turns if channel_memory else 0
+        turns = await self._store.conversation(place, memory)
         try:
             return await fit(
                 [*turns, pending],

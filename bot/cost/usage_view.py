@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, Literal
 
-from bot.pricing import money
-from bot.report import PERIOD_HELP, UsageReport, add, cost_text
+from bot.cost.prices import money
+from bot.cost.report import PERIOD_HELP, UsageReport, add, cost_text
 from bot.store import Sums
 
 USAGE_HELP = (
@@ -20,7 +21,30 @@ USAGE_HELP = (
 NOT_ADMIN = "Only workspace admins and owners can see usage and costs, or set budgets."
 BAR = "█"
 BAR_WIDTH = 20
-MAX_TREND_ROWS = 31
+MAX_TREND_ROWS = 31  # up to a month day by day; longer periods are grouped
+# A section block's text is capped at 3,000 characters (invalid_blocks beyond).
+SECTION_TEXT_LIMIT = 3000
+
+Grain = Literal["day", "week", "month", "year"]
+GRAINS: tuple[Grain, ...] = ("day", "week", "month", "year")
+TITLES: dict[Grain, str] = {
+    "day": "Day by day",
+    "week": "Week by week",
+    "month": "Month by month",
+    "year": "Year by year",
+}
+LEFT_OUT = "(earlier years left out)"
+
+
+@dataclass(frozen=True)
+class Trend:
+    title: str
+    text: str
+
+    @property
+    def section(self) -> str:
+        """The trend as a section block's mrkdwn: the title, then the rows as code."""
+        return f"*{self.title}*\n```\n{self.text}\n```"
 
 
 def usage_blocks(report: UsageReport) -> list[dict[str, Any]]:
@@ -61,23 +85,57 @@ def usage_blocks(report: UsageReport) -> list[dict[str, Any]]:
         blocks.append(_ranking("Top people", users))
     if report.by_model:
         blocks.append(_ranking("Cost by model", [(f"`{k}`", s) for k, s in report.by_model]))
-    blocks.append(_section("*Day by day*\n```\n" + trend(report) + "\n```"))
+    blocks.append(_section(fitted_trend(report).section))
     blocks.append(_section(_failures(report)))
     return blocks
 
 
 def trend(report: UsageReport) -> str:
-    """One bar per day (per week for long periods), scaled to the biggest."""
+    """One bar per day (per week past 31 days), scaled to the biggest; no length limit."""
+    grain: Grain = "day" if len(report.period.days) <= MAX_TREND_ROWS else "week"
+    return "\n".join(_trend_lines(_trend_rows(report, grain)))
+
+
+def fitted_trend(report: UsageReport, limit: int = SECTION_TEXT_LIMIT) -> Trend:
+    """The finest grouping (day up to 31 days, then week, month, year) whose section fits
+    in `limit` characters. Should even years not fit, the latest years that do are shown."""
+    grains = GRAINS if len(report.period.days) <= MAX_TREND_ROWS else GRAINS[1:]
+    for grain in grains:
+        fitted = Trend(TITLES[grain], "\n".join(_trend_lines(_trend_rows(report, grain))))
+        if len(fitted.section) <= limit:
+            return fitted
+    lines = _trend_lines(_trend_rows(report, "year"))
+    room = limit - len(Trend(TITLES["year"], LEFT_OUT + "\n").section)
+    kept: list[str] = []
+    for line in reversed(lines):
+        room -= len(line) + 1
+        if room < 0:
+            break
+        kept.append(line)
+    return Trend(TITLES["year"], "\n".join([LEFT_OUT, *reversed(kept)]))
+
+
+def _trend_rows(report: UsageReport, grain: Grain) -> list[tuple[str, Sums]]:
+    """The period's days summed into rows of `grain`, labelled, in order (empty rows too)."""
     by_day = dict(report.by_day)
     days = report.period.days
-    step = 1 if len(days) <= MAX_TREND_ROWS else 7
-    rows: list[tuple[str, Sums]] = []
-    for i in range(0, len(days), step):
-        bucket = days[i : i + step]
-        total = Sums()
-        for day in bucket:
-            add(total, by_day.get(day.isoformat(), Sums()))
-        rows.append((_day_label(bucket[0], step), total))
+    rows: dict[str, Sums] = {}
+    for index, day in enumerate(days):
+        label = _label(day, grain, days[index - index % 7])
+        add(rows.setdefault(label, Sums()), by_day.get(day.isoformat(), Sums()))
+    return list(rows.items())
+
+
+def _label(day: date, grain: Grain, week_start: date) -> str:
+    # Weeks run from the period's first day; months and years are calendar ones (UTC).
+    if grain == "day":
+        return f"{day:%m-%d}"
+    if grain == "week":
+        return f"wk {week_start:%m-%d}"
+    return day.isoformat()[: 7 if grain == "month" else 4]
+
+
+def _trend_lines(rows: list[tuple[str, Sums]]) -> list[str]:
     use_cost = any(s.cost_micros for _, s in rows)
     peak = max((s.cost_micros if use_cost else s.requests) for _, s in rows) or 1
     lines = []
@@ -85,11 +143,7 @@ def trend(report: UsageReport) -> str:
         value = sums.cost_micros if use_cost else sums.requests
         bar = BAR * round(BAR_WIDTH * value / peak) if value else "·"
         lines.append(f"{label}  {bar:<{BAR_WIDTH}}  {sums.requests:>6,} req  {cost_text(sums)}")
-    return "\n".join(lines)
-
-
-def _day_label(day: date, step: int) -> str:
-    return f"{day:%m-%d}" if step == 1 else f"wk {day:%m-%d}"
+    return lines
 
 
 def _savings(t: Sums) -> str:

@@ -122,8 +122,8 @@ def money(micros: int) -> str:
 
 def load_price_table(override: Path | None = None) -> PriceTable:
     """The shipped table, with PRICING_FILE's rows (if any) replacing or adding models."""
-    shipped = resources.files("bot").joinpath("prices.toml").read_bytes()
-    table = _parse(shipped, "bot/prices.toml")
+    shipped = resources.files("bot.cost").joinpath("prices.toml").read_bytes()
+    table = _parse(shipped, "bot/cost/prices.toml")
     if override is None:
         return table
     try:

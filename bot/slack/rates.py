@@ -42,7 +42,7 @@ class Bucket:
 
 
 @dataclass(frozen=True)
-class Budgets:
+class WriteRates:
     update_per_minute: float = 50
     update_burst: float = 10
     post_per_second: float = 1  # per channel

@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 
 from bot.claude import Finished
+from bot.cost.prices import PriceTable, Tokens
 from bot.metrics import Metrics
-from bot.pricing import PriceTable, Tokens
 from bot.store import Ledger, Outcome, Place, UsageRow
 
 log = logging.getLogger("bot.requests")

@@ -35,6 +35,19 @@ class Place:
     thread_ts: str
 
 
+def _exchanges(turns: list[Turn]) -> list[tuple[Turn, Turn]]:
+    """(question, answer) pairs, in the order they were asked: within each thread, a user's
+    turn followed directly by a reply with text."""
+    last: dict[str, Turn] = {}
+    pairs: list[tuple[Turn, Turn]] = []
+    for turn in turns:
+        before = last.get(turn.thread_ts)
+        last[turn.thread_ts] = turn
+        if turn.role == "assistant" and turn.text.strip() and before and before.role == "user":
+            pairs.append((before, turn))
+    return sorted(pairs, key=lambda pair: pair[0].id)
+
+
 def _record(turn: Turn) -> TurnRecord:
     return TurnRecord(turn.id, turn.role, turn.user_id, turn.text, turn.outcome, turn.tokens)
 
@@ -108,21 +121,6 @@ class Store:
                 .values(text=text, progress=json.dumps(progress))
             )
 
-    async def unfinished_replies(self) -> list[tuple[int, Place, str, dict[str, Any]]]:
-        """Replies left streaming by a process that died: (turn id, place, text, progress)."""
-        query = select(Turn).where(Turn.outcome == Outcome.STREAMING).order_by(Turn.id)
-        async with self._sessions() as session:
-            rows = (await session.scalars(query)).all()
-        return [
-            (
-                t.id,
-                Place(t.team_id, t.channel_id, t.thread_ts),
-                t.text,
-                json.loads(t.progress) if t.progress else {},
-            )
-            for t in rows
-        ]
-
     async def add_turn(
         self,
         place: Place,
@@ -150,6 +148,42 @@ class Store:
             await session.commit()
             return turn.id
 
+    async def open_turn(
+        self,
+        place: Place,
+        *,
+        question: str,
+        user_id: str,
+        ts: str | None,
+        tokens: int,
+        reply_ts: str | None,
+        owner: str,
+        progress: dict[str, Any],
+    ) -> int:
+        """Store a question and the reply about to stream, owned by a process; the reply's id."""
+        async with self._sessions() as session, session.begin():
+            common = {
+                "team_id": place.team_id,
+                "channel_id": place.channel_id,
+                "thread_ts": place.thread_ts,
+            }
+            session.add(
+                Turn(**common, role="user", text=question, user_id=user_id, ts=ts, tokens=tokens)
+            )
+            reply = Turn(
+                **common,
+                role="assistant",
+                text="",
+                user_id=None,
+                ts=reply_ts,
+                outcome=Outcome.STREAMING,
+                owner=owner,
+                progress=json.dumps(progress),
+            )
+            session.add(reply)
+            await session.flush()
+            return reply.id
+
     async def thread_turns(self, place: Place) -> list[TurnRecord]:
         """The thread's turns in order, excluding replies still being written."""
         query = (
@@ -169,9 +203,11 @@ class Store:
     async def conversation(self, place: Place, channel_turns: int) -> list[TurnRecord]:
         """What a question in `place` is answered with, oldest first.
 
-        A thread is one conversation; before its first turn come the channel's latest
-        `channel_turns` turns from other threads (after the last reset), so a new question
-        knows what was said earlier in the channel.
+        A thread is one conversation; before its first turn come up to `channel_turns` turns
+        of the channel's other threads (after the last reset), so a new question knows what
+        was said earlier in the channel. Those come as exchanges only (a question and the
+        answer that has text): a question that was never answered is not another thread's
+        business, and two threads' turns are never run together.
         """
         thread = await self.thread_turns(place)
         if channel_turns <= 0:
@@ -192,10 +228,12 @@ class Store:
             )
             if thread:
                 query = query.where(Turn.id < thread[0].id)
-            rows = (
-                await session.scalars(query.order_by(Turn.id.desc()).limit(channel_turns))
-            ).all()
-        return [_record(t) for t in reversed(rows)] + thread
+            # Orphans are dropped below, so read a little more than is kept.
+            limit = channel_turns * 2 + 4
+            rows = (await session.scalars(query.order_by(Turn.id.desc()).limit(limit))).all()
+        exchanges = _exchanges(list(reversed(rows)))
+        kept = exchanges[-((channel_turns + 1) // 2) :]
+        return [_record(t) for pair in kept for t in pair] + thread
 
     async def reset_memory(self, team_id: str, channel_id: str, user_id: str | None) -> None:
         """Stop sending the channel's turns so far as context; they stay stored for the ledger."""

@@ -13,8 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
-from bot.pricing import PriceTable
-from bot.pricing import money as dollars
+from bot.cost.prices import PriceTable
+from bot.cost.prices import money as dollars
 from bot.store.budget_store import CHANNEL, USER, WORKSPACE, BudgetStore
 
 log = logging.getLogger(__name__)

@@ -25,7 +25,7 @@ import aiohttp
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.buckets import Bucket, Budgets
+from bot.slack.rates import Bucket, WriteRates
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ class SlackWriter:
     def __init__(
         self,
         client: AsyncWebClient,
-        budgets: Budgets,
+        rates: WriteRates,
         *,
         clock: Callable[[], float] = time.monotonic,
         on_rate_limited: Callable[[str], None] | None = None,
@@ -69,7 +69,7 @@ class SlackWriter:
         # The client must not retry 429s itself: pausing the method here is what keeps
         # every other reply from running into the same limit.
         self._client = client
-        self._budgets = budgets
+        self._rates = rates
         self._clock = clock
         self._on_rate_limited = on_rate_limited
         self._buckets: dict[tuple[str, str], Bucket] = {}
@@ -239,12 +239,12 @@ class SlackWriter:
     def _bucket(self, method: str, channel: str) -> Bucket:
         # Our count runs a little slower than Slack's, so that the moment a token exists here
         # it surely exists there too (Slack counts when a request arrives, a little later).
-        b = Budgets(
-            update_per_minute=self._budgets.update_per_minute * SAFETY,
-            update_burst=self._budgets.update_burst,
-            post_per_second=self._budgets.post_per_second * SAFETY,
-            post_burst=self._budgets.post_burst,
-            ephemeral_per_minute=self._budgets.ephemeral_per_minute * SAFETY,
+        b = WriteRates(
+            update_per_minute=self._rates.update_per_minute * SAFETY,
+            update_burst=self._rates.update_burst,
+            post_per_second=self._rates.post_per_second * SAFETY,
+            post_burst=self._rates.post_burst,
+            ephemeral_per_minute=self._rates.ephemeral_per_minute * SAFETY,
         )
         key = (method, channel if method == "chat.postMessage" else "")
         if key not in self._buckets:

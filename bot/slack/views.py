@@ -11,8 +11,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.mrkdwn import defuse_mass_mentions, to_mrkdwn
-from bot.slack_text import (
+from bot.slack.mrkdwn import defuse_mass_mentions, to_mrkdwn
+from bot.slack.text import (
     FALLBACK_TEXT_LIMIT,
     SECTION_TEXT_LIMIT,
     WORKING_TEXT,

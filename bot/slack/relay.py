@@ -18,16 +18,16 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from slack_sdk.errors import SlackApiError
 
-from bot.claude import AnswerStream, Finished
-from bot.scheduler import FINAL, FIRST, INTERIM, SLACK_ERRORS, SlackWriter
-from bot.slack_text import EMPTY_ANSWER_TEXT, split_markdown
-from bot.views import ContinueTarget, View, continue_button, final_view, interim_view
+from bot.engine import Ended, Text, Turn
+from bot.slack.scheduler import FINAL, FIRST, INTERIM, SLACK_ERRORS, SlackWriter
+from bot.slack.text import EMPTY_ANSWER_TEXT, split_markdown
+from bot.slack.views import ContinueTarget, View, continue_button, final_view, interim_view
 
 log = logging.getLogger(__name__)
 
@@ -43,14 +43,10 @@ STOP_NOTES = {
 
 @dataclass
 class RelayResult:
-    text: str
-    finished: Finished
+    ended: Ended
     message_ts: list[str] = field(default_factory=list)
-    stopped_by: str | None = None
-    interrupted: bool = False
 
 
-Progress = Callable[[str, list[str], Finished], Awaitable[None]]
 INTERRUPTED_NOTE = (
     "⚠️ This answer was cut short because the bot restarted. Please ask again for the rest."
 )
@@ -70,7 +66,6 @@ class Relay:
         stop_key: str | None = None,
         continue_target: ContinueTarget | None = None,
         on_slack_error: Callable[[str, BaseException], None] | None = None,
-        on_progress: Progress | None = None,
     ) -> None:
         self._writer = writer
         self._channel = channel
@@ -79,9 +74,8 @@ class Relay:
         self._stop_key = stop_key
         self._continue = continue_target
         self._on_slack_error = on_slack_error
-        self._on_progress = on_progress
-        self._interrupted = False
-        self._answer: AnswerStream | None = None
+        self._turn: Turn | None = None
+        self._ended: Ended | None = None
         self._controls: list[dict[str, Any]] = []
         self._ts = [first_ts]
         self._shown: list[View | None] = [None]
@@ -91,56 +85,44 @@ class Relay:
         self._reader: asyncio.Task[None] | None = None
         self._show_task: asyncio.Task[None] | None = None
         self._posting = False
-        self._stopped_by: str | None = None
 
-    def stop(self, user_id: str) -> None:
-        """Cancel the Claude request at once; the loop then writes the text so far."""
-        if self._stopped_by is None:
-            self._stopped_by = user_id
-        if self._reader is not None:
-            self._reader.cancel()
-
-    async def run(self, answer: AnswerStream) -> RelayResult:
-        """Relay the answer; always ends with a final write, even when cancelled (shutdown):
-        then the text so far stays, with a note, and the result says it was interrupted."""
-        self._answer = answer
-        self._reader = asyncio.create_task(self._read(answer))
+    async def run(self, turn: Turn) -> RelayResult:
+        """Relay the turn's answer; always ends with a final write, even when cancelled
+        (shutdown): then the turn is interrupted, and the text so far stays, with a note."""
+        self._turn = turn
+        self._reader = asyncio.create_task(self._read(turn))
         self._writer.stream_started()
         try:
             await self._write_loop(self._reader)
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reader
+            await self._reader
         except asyncio.CancelledError:
-            self._interrupted = True
             self._reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reader
             await self._drop_interim()
+            self._ended = await asyncio.shield(turn.interrupt("interrupted"))
         except Exception:
-            # Whatever broke the loop, the reply still gets its final write and its ledger row.
+            # Whatever broke the loop, the answer goes on; the final write shows all of it.
             log.exception("the relay loop failed channel=%s", self._channel)
-            self._reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._reader
             await self._drop_interim()
+            with contextlib.suppress(Exception):
+                await self._reader
         finally:
             self._reader.cancel()
             self._writer.stream_ended()
-        if answer.finished.stop_reason == "max_tokens" and self._continue is not None:
+        ended = self._ended or await asyncio.shield(turn.interrupt("interrupted"))
+        assert ended is not None
+        if ended.stop_reason == "max_tokens" and self._continue is not None:
             self._controls = [continue_button(self._continue)]
-        await self._show(self._final_body(answer.finished), final=True)
-        return RelayResult(
-            self._text,
-            answer.finished,
-            list(self._ts),
-            self._stopped_by,
-            self._interrupted,
-        )
+        await self._show(self._final_body(ended), final=True)
+        return RelayResult(ended, list(self._ts))
 
-    async def _read(self, answer: AnswerStream) -> None:
+    async def _read(self, turn: Turn) -> None:
         try:
-            async for text in answer:
-                self._text += text
+            async for event in turn.events():
+                if isinstance(event, Text):
+                    self._text = event.text
+                else:
+                    self._ended = event
+                    self._text = event.text
                 self._changed.set()
         finally:
             self._changed.set()
@@ -166,7 +148,9 @@ class Relay:
                 # the final write takes its place (and its turn).
                 await self._drop_interim()
                 return
-            await self._save_progress()
+            if self._turn is not None:
+                # What people now see is saved, for the restart after a crash.
+                await self._turn.show(message_ts=list(self._ts))
 
     async def _drop_interim(self) -> None:
         """Stop waiting for an interim write; but a new message being posted is let finish,
@@ -179,25 +163,16 @@ class Relay:
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await asyncio.shield(show) if self._posting else await show
 
-    async def _save_progress(self) -> None:
-        if self._on_progress is None or self._answer is None:
-            return
-        try:
-            await self._on_progress(self._text, list(self._ts), self._answer.finished)
-        except Exception:
-            # Only crash recovery needs it; the answer itself goes on.
-            log.warning("could not save a reply's progress", exc_info=True)
-
-    def _final_body(self, finished: Finished) -> str:
-        body = self._text.rstrip()
-        if self._interrupted:
+    def _final_body(self, ended: Ended) -> str:
+        body = ended.text.rstrip()
+        if ended.interrupted or ended.cancelled:
             note = INTERRUPTED_NOTE
-        elif self._stopped_by is not None:
-            note = f"⏹️ Stopped by <@{self._stopped_by}>."
-        elif finished.error is not None:
-            note = f"⚠️ {finished.error.user_message}"
-        elif finished.stop_reason in STOP_NOTES:
-            note = STOP_NOTES[finished.stop_reason]
+        elif ended.stopped_by is not None:
+            note = f"⏹️ Stopped by <@{ended.stopped_by}>."
+        elif ended.error is not None:
+            note = f"⚠️ {ended.error.user_message}"
+        elif ended.stop_reason in STOP_NOTES:
+            note = STOP_NOTES[ended.stop_reason]
         elif not body:
             return EMPTY_ANSWER_TEXT
         else:
@@ -288,6 +263,8 @@ class Relay:
                 self._ts.append(str(posted["ts"]))
                 self._shown.append(None)
                 self._final.append(False)
+                if self._turn is not None:
+                    await self._turn.show(message_ts=list(self._ts))
         except SlackApiError as error:
             self._failed(index, error)
             status = error.response.status_code

@@ -15,11 +15,11 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncResp
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.answer import Question, Responder, StopResult
-from bot.slack_text import EMPTY_MENTION_TEXT, strip_bot_mention
-from bot.store import Place, Store
-from bot.usage_command import UsageCommand
-from bot.views import CONTINUE_ACTION_ID, STOP_ACTION_ID, ContinueTarget
+from bot.cost.usage_command import UsageCommand
+from bot.slack.responder import Question, Responder, StopResult
+from bot.slack.text import EMPTY_MENTION_TEXT, strip_bot_mention
+from bot.slack.views import CONTINUE_ACTION_ID, STOP_ACTION_ID, ContinueTarget
+from bot.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -223,7 +223,9 @@ class Listeners:
             await self._store.event_done(_event_key(body, event))
             return
         question = Question(
-            place=Place(team_id, channel, thread_ts),
+            team_id=team_id,
+            channel_id=channel,
+            thread_ts=thread_ts,
             user_id=str(event.get("user") or ""),
             text=text,
             ts=str(event["ts"]),

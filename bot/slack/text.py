@@ -23,11 +23,10 @@ EMPTY_MENTION_TEXT = (
 )
 
 _USER_MENTION = re.compile(r"<@([A-Z0-9]+)(?:\|[^>]*)?>")
-# Slack's own markup we keep as is: user and channel mentions, links. Everything else with
-# `<` `>` is escaped, which also defuses <!channel>, <!here> and <!everyone>.
-SLACK_MARKUP = re.compile(
-    r"<(?:@[UW][A-Z0-9]+|#C[A-Z0-9]+(?:\|[^<>]*)?|(?:https?|mailto):[^<>\s]+)>"
-)
+# Slack's own markup we keep as is: user mentions (<@U…>, <@W…>) and channel references
+# (<#C…>, <#G…>), each with or without a |label, and links. Everything else with `<` `>` is
+# escaped, which also defuses <!channel>, <!here>, <!everyone> and <!subteam^…>.
+SLACK_MARKUP = re.compile(r"<(?:(?:@[UW]|#[CG])[A-Z0-9]+(?:\|[^<>]*)?|(?:https?|mailto):[^<>\s]+)>")
 
 
 def strip_bot_mention(text: str, bot_user_id: str | None) -> str:

@@ -14,7 +14,7 @@ from functools import cache
 from markdown_it import MarkdownIt
 from markdown_it.tree import SyntaxTreeNode
 
-from bot.slack_text import SLACK_MARKUP, escape_mrkdwn
+from bot.slack.text import SLACK_MARKUP, escape_mrkdwn
 
 _MARKS = {"strong": "*", "em": "_", "s": "~"}
 _MASS_MENTION = re.compile(r"<!(?=[a-z]|subteam\^)")

@@ -1,0 +1,299 @@
+"""A turn's whole life, for every surface: admit, store, stream, save progress, record.
+
+    turn = await engine.admit(ask)           # a Refused costs nothing and says why
+    async with turn:                         # whatever happens, the turn is recorded once
+        await turn.start(shown=...)          # question + streaming reply stored, Claude called
+        async for event in turn.events():    # Text ... Ended
+            render(event)
+
+Claude's stream is read by a task the turn owns, not by the surface: a surface that is slow
+to render never slows the stream, a Stop cancels the request at once, and the turn and its
+ledger row are written in one transaction when the stream ends, whoever is listening.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, replace
+from types import TracebackType
+from typing import Any
+
+from bot.claude import Claude, Deadlines
+from bot.engine.admission import Admission, Admitted, Refused, ReplySettings
+from bot.engine.context import estimate_tokens
+from bot.engine.events import Ask, Ended, Event, Text
+from bot.engine.inflight import InFlight
+from bot.engine.kinds import classify
+from bot.engine.progress import Progress
+from bot.engine.recording import Recorder
+from bot.engine.shield import finish_first
+from bot.metrics import Metrics
+from bot.store import Place, Store, UsageRow
+
+log = logging.getLogger(__name__)
+
+# How often a streaming turn's text and usage are saved, for crash recovery.
+PROGRESS_SECONDS = 1.0
+RECORD_ATTEMPTS = 3
+
+
+@dataclass
+class EngineParts:
+    store: Store
+    claude: Claude
+    admission: Admission
+    recorder: Recorder
+    metrics: Metrics
+    settings: ReplySettings
+    deadlines: Deadlines
+    in_flight: InFlight
+    owner: str  # this process's id: the owner of the turns it streams
+
+
+class Engine:
+    def __init__(self, parts: EngineParts) -> None:
+        self.parts = parts
+        self.live: set[int] = set()  # ids of the turns this process is streaming
+        self._runs: set[asyncio.Task[Ended]] = set()
+
+    async def settle(self, within: float) -> None:
+        """Shutdown: let every turn finish recording before the database goes away."""
+        if self._runs:
+            await asyncio.wait(set(self._runs), timeout=within)
+
+    def track(self) -> None:
+        """Count the calling task in, for shutdown, from its first moment."""
+        self.parts.in_flight.track()
+
+    async def admit(self, ask: Ask) -> Turn | Refused:
+        """Decide whether the question may go to Claude; nothing is stored yet."""
+        self.track()
+        text, kind = ask.text, ask.kind
+        if kind is None:
+            kind, stripped = classify(text)
+            text = stripped or text
+        max_tokens = self.parts.settings.max_tokens_for(kind)
+        place = Place(ask.team_id, ask.channel_id, ask.thread or "")
+        admitted = await self.parts.admission.admit(
+            place, ask.user_id, text, max_tokens=max_tokens, channel_memory=ask.channel_memory
+        )
+        if isinstance(admitted, Refused):
+            await self.claim_done(ask.claim)
+            return admitted
+        return Turn(self, replace(ask, text=text, kind=kind), admitted, max_tokens)
+
+    async def claim_done(self, claim: str | None) -> None:
+        if claim is None:
+            return
+        try:
+            await self.parts.store.event_done(claim)
+        except Exception:
+            log.warning("could not mark %s done", claim, exc_info=True)
+
+
+class Turn:
+    """One question and its answer, from admission to the ledger."""
+
+    def __init__(self, engine: Engine, ask: Ask, admitted: Admitted, max_tokens: int) -> None:
+        self.ask = ask
+        self.kind = ask.kind or "default"
+        self.max_tokens = max_tokens
+        self.place: Place | None = None
+        self.id: int | None = None
+        self._engine = engine
+        self._parts = engine.parts
+        self._admitted = admitted
+        self._text = ""
+        self._changed = asyncio.Event()
+        self._progress = Progress(surface=ask.surface, user=ask.user_id, claim=ask.claim)
+        self._saved_at = 0.0
+        self._task: asyncio.Task[Ended] | None = None
+        self._streaming = False
+        self._stopped_by: str | None = None
+        self._ending: str | None = None  # "interrupted" | "cancelled"
+        self._ended: Ended | None = None
+        self._warnings: tuple[str, ...] = ()
+
+    async def __aenter__(self) -> Turn:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._task is None:  # never started: nothing stored, nothing billed
+            self._admitted.slot.release()
+            await asyncio.shield(self._engine.claim_done(self.ask.claim))
+            return
+        # A surface that left early (a client hung up, an error) still gets its turn recorded.
+        await asyncio.shield(self.interrupt("cancelled"))
+
+    async def start(
+        self,
+        *,
+        thread: str | None = None,
+        question_ts: str | None = None,
+        reply_ts: str | None = None,
+        **shown: Any,
+    ) -> None:
+        """Store the question and the reply being written, then ask Claude.
+
+        `thread` names a new conversation (an `Ask` without one); `shown` is the surface's
+        record of where the answer is visible, handed back to it if this process dies.
+        """
+        ask = self.ask
+        name = thread or ask.thread
+        if not name:
+            raise ValueError("a new conversation needs a name when its first turn starts")
+        self.place = Place(ask.team_id, ask.channel_id, name)
+        self._progress.shown = dict(shown)
+        self.id = await self._parts.store.open_turn(
+            self.place,
+            question=ask.text,
+            user_id=ask.user_id,
+            ts=question_ts or ask.ts,
+            tokens=estimate_tokens(ask.text),
+            reply_ts=reply_ts,
+            owner=self._parts.owner,
+            progress=self._progress.to_json(),
+        )
+        if ask.claim is not None:
+            # From here on a redelivery must not answer again: a crash leaves a turn to close.
+            await self._parts.store.event_replied(ask.claim)
+        self._engine.live.add(self.id)
+        self._streaming = True
+        self._saved_at = time.monotonic()
+        self._task = asyncio.create_task(self._run())
+        self._engine._runs.add(self._task)
+        self._task.add_done_callback(self._engine._runs.discard)
+
+    async def show(self, **shown: Any) -> None:
+        """The surface shows the answer somewhere new (another message): save it now."""
+        self._progress.shown.update(shown)
+        await finish_first(self._save(force=True))
+
+    async def events(self) -> AsyncIterator[Event]:
+        """The answer so far as it grows (latest wins), then how it ended."""
+        sent = None
+        while True:
+            self._changed.clear()
+            if self._text != sent and self._text:
+                sent = self._text
+                yield Text(sent)
+            if self._ended is not None:
+                yield self._ended
+                return
+            await self._changed.wait()
+
+    def stop(self, user_id: str) -> None:
+        """A person's Stop: cancel the Claude request at once; the turn ends as stopped."""
+        if self._stopped_by is None and self._ending is None:
+            self._stopped_by = user_id
+        if self._task is not None and self._streaming:
+            self._task.cancel()
+
+    async def interrupt(self, reason: str = "interrupted") -> Ended | None:
+        """End the turn now (shutdown, or a surface that went away) and return how it ended."""
+        if self._task is None:
+            return None
+        if self._streaming:
+            if self._ending is None and self._stopped_by is None:
+                self._ending = reason
+            self._task.cancel()
+        return await asyncio.shield(self._task)
+
+    async def recorded(self) -> tuple[str, ...]:
+        """Wait until the turn is in the ledger; the budget warnings due now, for the asker."""
+        if self._task is None:
+            return ()
+        await asyncio.shield(self._task)
+        return self._warnings
+
+    async def _run(self) -> Ended:
+        p = self._parts
+        settings, context = p.settings, self._admitted.context
+        answer = p.claude.stream(
+            model=settings.model,
+            system=context.system,
+            prompts=context.prompts,
+            max_tokens=self.max_tokens,
+            deadlines=p.deadlines,
+        )
+        p.metrics.in_flight.inc()
+        try:
+            async for piece in answer:
+                self._text += piece
+                self._changed.set()
+                self._progress.update(answer.finished)
+                if time.monotonic() - self._saved_at >= PROGRESS_SECONDS:
+                    await finish_first(self._save())
+        except asyncio.CancelledError:
+            pass  # a Stop or an interruption; `_stopped_by` and `_ending` say which
+        finally:
+            self._streaming = False
+            p.metrics.in_flight.dec()
+        finished = answer.finished
+        usage = p.recorder.usage_row(
+            finished,
+            text=self._text,
+            stopped=self._stopped_by is not None,
+            interrupted=self._ending == "interrupted",
+        )
+        # The surface may show the end at once; the ledger row follows in the same task.
+        ended = self._ended = Ended(
+            text=self._text,
+            usage=usage,
+            error=finished.error,
+            stopped_by=self._stopped_by,
+            interrupted=self._ending == "interrupted",
+            cancelled=self._ending == "cancelled",
+        )
+        self._changed.set()
+        await self._record(usage)
+        return ended
+
+    async def _save(self, *, force: bool = False) -> None:
+        now = time.monotonic()
+        if self.id is None or (not force and now - self._saved_at < PROGRESS_SECONDS):
+            return
+        self._saved_at = now
+        try:
+            await self._parts.store.save_progress(
+                self.id, text=self._text, progress=self._progress.to_json()
+            )
+        except Exception:
+            # Only crash recovery needs it; the answer itself goes on.
+            log.warning("could not save a turn's progress", exc_info=True)
+
+    async def _record(self, usage: UsageRow) -> None:
+        p, ask = self._parts, self.ask
+        assert self.place is not None
+        assert self.id is not None
+        try:
+            for attempt in range(1, RECORD_ATTEMPTS + 1):
+                try:
+                    await p.recorder.record(
+                        self.place,
+                        surface=ask.surface,
+                        turn_id=self.id,
+                        text=self._text,
+                        user_id=ask.user_id,
+                        usage=usage,
+                    )
+                    break
+                except Exception:
+                    log.exception("could not record turn %s (attempt %d)", self.id, attempt)
+                    if attempt < RECORD_ATTEMPTS:
+                        await asyncio.sleep(attempt / 2)
+            self._warnings = tuple(await p.admission.warnings(self.place, ask.user_id))
+        except Exception:
+            log.exception("could not read the budget warnings of turn %s", self.id)
+        finally:
+            self._engine.live.discard(self.id)
+            self._admitted.slot.release()  # the budget hold ends once the cost is in the ledger
+            await self._engine.claim_done(ask.claim)

@@ -1,0 +1,264 @@
+"""The Slack responder: renders a turn of the engine as a reply that streams into Slack.
+
+It asks the engine first (a refusal goes to the asker alone and nothing is posted), posts
+the working reply, starts the turn and relays its events into edits. It never writes turns
+or ledger rows: the engine does. Replies in flight are registered by their Stop button's key.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from slack_sdk.errors import SlackApiError
+
+from bot.engine import Ask, Engine, Refused, Turn
+from bot.metrics import Metrics
+from bot.slack.admins import Admins
+from bot.slack.relay import Relay, RelayResult
+from bot.slack.scheduler import FINAL, SLACK_ERRORS, SlackWriter
+from bot.slack.text import escape_mrkdwn
+from bot.slack.views import ContinueTarget, shorten, without_controls, working_view
+
+log = logging.getLogger(__name__)
+
+# The channel sees the question; very long ones are shortened there (Claude gets it whole).
+ASKED_PREVIEW_LIMIT = 2900
+CONTINUE_PROMPT = (
+    "Please continue your previous answer exactly where it stopped, without repeating."
+)
+SURFACE = "slack"
+
+
+@dataclass(frozen=True)
+class Question:
+    team_id: str
+    channel_id: str
+    thread_ts: str  # the conversation: the thread's ts (a DM's main view: the message's own)
+    user_id: str
+    text: str
+    ts: str
+    # Where the reply goes: a thread's ts, or None for the channel itself (a DM's main view).
+    reply_thread_ts: str | None
+    kind: str | None = None  # a question kind decided already (a continuation keeps its own)
+    claim: str | None = None  # the Slack event, command or click this answers
+
+
+class StopResult(StrEnum):
+    STOPPED = "stopped"
+    REFUSED = "refused"
+    GONE = "gone"
+
+
+@dataclass
+class _Active:
+    turn: Turn
+    asker: str
+
+
+class Responder:
+    def __init__(
+        self,
+        *,
+        engine: Engine,
+        writer: SlackWriter,
+        admins: Admins,
+        metrics: Metrics,
+        interval: float,
+    ) -> None:
+        self._engine = engine
+        self._writer = writer
+        self._admins = admins
+        self._metrics = metrics
+        self._interval = interval
+        self._active: dict[str, _Active] = {}
+
+    def track(self) -> None:
+        """Count the calling listener in, for shutdown, from its first moment."""
+        self._engine.track()
+
+    async def may_act_for(self, asker: str, user_id: str) -> bool:
+        return user_id == asker or await self._admins.is_admin(user_id)
+
+    async def stop(self, stop_key: str, user_id: str) -> StopResult:
+        active = self._active.get(stop_key)
+        if active is None:
+            return StopResult.GONE
+        if not await self.may_act_for(active.asker, user_id):
+            return StopResult.REFUSED
+        active.turn.stop(user_id)
+        return StopResult.STOPPED
+
+    async def ask(
+        self, *, team_id: str, channel_id: str, user_id: str, text: str, claim: str | None = None
+    ) -> bool:
+        """`/ask`: show the question to the channel, then answer in its thread.
+
+        The engine decides first: a refused question is told to the asker alone and nothing
+        is posted. False when Slack refuses the post (the bot is not in that conversation);
+        nothing is stored or billed then.
+        """
+        ask = Ask(SURFACE, team_id, channel_id, None, user_id, text, claim=claim)
+        turn = await self._engine.admit(ask)
+        if isinstance(turn, Refused):
+            await self.tell(channel_id, user_id, None, turn.message)
+            return True
+        async with turn:
+            shown = f"<@{user_id}> asked: {escape_mrkdwn(shorten(text, ASKED_PREVIEW_LIMIT))}"
+            try:
+                posted = await self._writer.post(channel=channel_id, text=shown)
+            except SlackApiError as error:
+                if is_refusal(error):
+                    return False
+                raise
+            ts = str(posted["ts"])
+            await self._stream(turn, thread=ts, question_ts=ts, reply_thread_ts=ts)
+        return True
+
+    async def carry_on(self, target: ContinueTarget, team_id: str, user_id: str) -> None:
+        """The Continue button: a new reply in the same conversation, where the last stopped."""
+        question = Question(
+            team_id,
+            target.channel,
+            target.conversation,
+            user_id,
+            CONTINUE_PROMPT,
+            target.conversation,
+            target.thread,
+            kind=target.kind,
+        )
+        await self.answer(question)
+
+    async def answer(self, q: Question) -> RelayResult | None:
+        self._engine.track()
+        ask = Ask(
+            SURFACE,
+            q.team_id,
+            q.channel_id,
+            q.thread_ts,
+            q.user_id,
+            q.text,
+            q.ts,
+            q.kind,
+            claim=q.claim,
+        )
+        turn = await self._engine.admit(ask)
+        if isinstance(turn, Refused):
+            # A note to the asker alone can only appear in a thread that exists already.
+            exists = q.reply_thread_ts not in (None, q.ts)
+            await self.tell(
+                q.channel_id, q.user_id, q.reply_thread_ts if exists else None, turn.message
+            )
+            return None
+        async with turn:
+            return await self._stream(turn, reply_thread_ts=q.reply_thread_ts)
+
+    async def _stream(
+        self,
+        turn: Turn,
+        *,
+        reply_thread_ts: str | None,
+        thread: str | None = None,
+        question_ts: str | None = None,
+    ) -> RelayResult | None:
+        ask = turn.ask
+        stop_key = secrets.token_hex(8)
+        working = working_view(stop_key)
+        try:
+            posted = await self._writer.post(
+                channel=ask.channel_id,
+                thread_ts=reply_thread_ts,
+                text=working.text,
+                blocks=working.blocks,
+            )
+        except SLACK_ERRORS as error:
+            # Nothing was asked of Claude, so nothing is stored or billed.
+            self.slack_error("chat.postMessage", error)
+            log.exception("could not post the working reply channel=%s", ask.channel_id)
+            return None
+        reply_ts = str(posted["ts"])
+        await turn.start(
+            thread=thread,
+            question_ts=question_ts,
+            reply_ts=reply_ts,
+            thread_ts=reply_thread_ts,
+            message_ts=[reply_ts],
+        )
+        assert turn.place is not None
+        relay = Relay(
+            self._writer,
+            channel=ask.channel_id,
+            thread_ts=reply_thread_ts,
+            first_ts=reply_ts,
+            interval=self._interval,
+            stop_key=stop_key,
+            continue_target=ContinueTarget(
+                ask.channel_id, turn.place.thread_ts, reply_thread_ts, ask.user_id, turn.kind
+            ),
+            on_slack_error=self.slack_error,
+        )
+        self._active[stop_key] = _Active(turn, ask.user_id)
+        try:
+            result = await relay.run(turn)
+        finally:
+            del self._active[stop_key]
+        for note in await turn.recorded():
+            await self.tell(ask.channel_id, ask.user_id, None, note)
+        return result
+
+    async def tell(self, channel: str, user_id: str, thread_ts: str | None, text: str) -> None:
+        """A note only the user sees."""
+        try:
+            await self._writer.ephemeral(
+                channel=channel, user=user_id, thread_ts=thread_ts, text=f"⚠️ {text}"
+            )
+        except SLACK_ERRORS as error:
+            self.slack_error("chat.postEphemeral", error)
+            log.exception("could not tell %s in %s", user_id, channel)
+
+    async def say(self, channel: str, thread_ts: str | None, text: str) -> None:
+        try:
+            await self._writer.post(channel=channel, thread_ts=thread_ts, text=text)
+        except SLACK_ERRORS as error:
+            self.slack_error("chat.postMessage", error)
+            log.exception("could not post in %s", channel)
+
+    async def remove_controls(self, channel: str, ts: str, message: dict[str, Any]) -> None:
+        """Take the buttons off a message (a Continue that was used)."""
+        try:
+            await self._writer.update(
+                channel=channel,
+                ts=ts,
+                text=str(message.get("text") or "Claude's answer"),
+                blocks=without_controls(list(message.get("blocks") or [])),
+                priority=FINAL,
+            )
+        except SLACK_ERRORS as error:
+            self.slack_error("chat.update", error)
+            log.warning("could not remove the buttons of %s", ts, exc_info=True)
+
+    def slack_error(self, method: str, error: BaseException) -> None:
+        code = "connection"
+        if isinstance(error, SlackApiError):
+            code = str(error.response.get("error") or error.response.status_code)
+        self._metrics.slack_errors.labels(method, code).inc()
+
+
+def is_refusal(error: SlackApiError) -> bool:
+    """Slack will not let the bot post here (not a member, or no such conversation for it)."""
+    code = str(error.response.get("error", ""))
+    return code in {
+        "not_in_channel",
+        "channel_not_found",
+        "is_archived",
+        "restricted_action",
+        "restricted_action_read_only_channel",
+        "restricted_action_thread_only_channel",
+        "restricted_action_non_threadable_channel",
+        "ekm_access_denied",
+        "team_access_not_granted",
+        "cannot_reply_to_message",
+    }
