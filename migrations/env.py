@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import asyncio
 from logging.config import fileConfig
+from typing import Any
 
 from alembic import context
+from alembic.ddl.base import AddColumn, visit_add_column
+from sqlalchemy import Boolean, DefaultClause, TextClause, false, true
 from sqlalchemy.engine import Connection
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import DDLCompiler
 
 from bot.config import DatabaseSettings
 from bot.store.engine import make_engine
@@ -19,6 +24,25 @@ if config.config_file_name is not None and not config.attributes.get("configured
     fileConfig(config.config_file_name, disable_existing_loggers=False)
 
 target_metadata = Base.metadata
+
+
+@compiles(AddColumn, "postgresql")
+def _add_column_on_postgresql(element: AddColumn, compiler: DDLCompiler, **kw: Any) -> str:
+    """Revision 0004 gives a Boolean column `DEFAULT 0`, which SQLite takes and PostgreSQL
+    refuses. Shipped revisions are never edited, so the SQLite spelling of a boolean default
+    is translated here, for every revision: "0"/"1" become false/true on PostgreSQL."""
+    column = element.column
+    default = column.server_default
+    if (
+        isinstance(column.type, Boolean)
+        and isinstance(default, DefaultClause)
+        and isinstance(default.arg, TextClause)
+        and default.arg.text.strip() in ("0", "1")
+    ):
+        column.server_default = DefaultClause(
+            true() if default.arg.text.strip() == "1" else false()
+        )
+    return visit_add_column(element, compiler, **kw)
 
 
 def database_url() -> str:

@@ -64,7 +64,8 @@ async def test_downgrade_to_empty_and_up_again(database_url: str) -> None:
 
 
 async def test_ledger_rows_from_before_0003_get_their_utc_day(database_url: str) -> None:
-    # 0003 gives old rows their UTC day. A PostgreSQL session's time zone need not be UTC:
+    # 0003 gives old rows a day (and 0006 makes it the UTC day on PostgreSQL, whose session
+    # time zone need not be UTC):
     # 02:00 UTC is still the day before in New York.
     await asyncio.to_thread(command.upgrade, alembic_config(database_url), "0002")
     texts = ("team_id", "channel_id", "requested_model", "outcome")

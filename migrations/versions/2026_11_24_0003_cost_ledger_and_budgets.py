@@ -143,14 +143,7 @@ def upgrade() -> None:
     # ### end Alembic commands ###
     # Rows written before this revision: give them their UTC day and daily sums (their cost
     # stays unknown: they were not priced when written).
-    if op.get_bind().dialect.name == "postgresql":
-        # timestamptz as text is in the session's time zone, which need not be UTC.
-        op.execute(
-            "UPDATE usage_ledger SET day = to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
-        )
-    else:
-        # SQLite keeps the UTC wall time as text.
-        op.execute("UPDATE usage_ledger SET day = substr(CAST(created_at AS TEXT), 1, 10)")
+    op.execute("UPDATE usage_ledger SET day = substr(CAST(created_at AS TEXT), 1, 10)")
     op.execute(
         "INSERT INTO usage_daily_channel (team_id, day, channel_id, model, " + _SUM_COLUMNS + ") "
         "SELECT team_id, day, channel_id, coalesce(resolved_model, requested_model), "

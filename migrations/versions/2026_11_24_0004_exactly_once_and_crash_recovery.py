@@ -23,8 +23,7 @@ def upgrade() -> None:
             sa.Column("status", sa.String(length=16), server_default="done", nullable=False)
         )
         batch_op.add_column(
-            # sa.false(): DEFAULT 0 on SQLite (as before), DEFAULT false on PostgreSQL.
-            sa.Column("replied", sa.Boolean(), server_default=sa.false(), nullable=False)
+            sa.Column("replied", sa.Boolean(), server_default=sa.text("0"), nullable=False)
         )
         batch_op.add_column(sa.Column("lease_until", sa.DateTime(timezone=True), nullable=True))
 
