@@ -55,11 +55,12 @@ def web_app(
         body = await request.read()
         if verifier is None or not verifier.is_valid_request(body, request.headers):
             return web.json_response({"error": "invalid signature"}, status=401)
-        if not well_formed(body, request.content_type):
+        raw = _utf8(body)
+        if raw is None or not well_formed(raw, request.content_type):
             return web.json_response({"error": "malformed body"}, status=400)
         # Bolt gets the text just checked (and checks the signature again itself).
         headers: dict[str, Any] = dict(request.headers)
-        req = AsyncBoltRequest(body=body.decode(), query=request.query_string, headers=headers)
+        req = AsyncBoltRequest(body=raw, query=request.query_string, headers=headers)
         bolt_response = await bolt.async_dispatch(req)
         if bolt_response.status == 404:
             # An event or command we do not handle: acknowledge it, so Slack does not retry.
@@ -121,11 +122,17 @@ class RawSignatureVerifier(SignatureVerifier):
             return False
 
 
-def well_formed(body: bytes, content_type: str) -> bool:
-    """Whether a body is what Slack sends: UTF-8, a JSON object or a form (maybe with a JSON
+def _utf8(body: bytes) -> str | None:
+    try:
+        return body.decode()
+    except UnicodeDecodeError:
+        return None
+
+
+def well_formed(raw: str, content_type: str) -> bool:
+    """Whether a body is what Slack sends: a JSON object, or a form (maybe with a JSON
     `payload`). Anything else gets a 400 instead of an error deep inside Bolt."""
     try:
-        raw = body.decode()  # a UnicodeDecodeError is a ValueError
         if content_type == "application/json":
             return isinstance(json.loads(raw), dict)
         form = parse_qs(raw, keep_blank_values=True)

@@ -156,7 +156,6 @@ async def build(settings: Settings, stack: contextlib.AsyncExitStack) -> Service
         owner=owner,
         timeout=settings.recovery_after_seconds,
         clock=utcnow,
-        live_turns=engine.live,
     )
     if settings.chat_api_token:
         services.chat = ChatApi(

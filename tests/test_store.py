@@ -60,8 +60,15 @@ async def test_migrations_downgrade_to_empty_and_up_again(tmp_path: Path) -> Non
     store = Store(make_sessionmaker(engine))
     assert await store.claim_event("Ev1", "T1", "app_mention") is True
     assert await store.claim_event("Ev1", "T1", "app_mention") is False
-    turn = await store.add_turn(
-        Place("T1", "C1", "1.0"), role="user", text="hi", user_id="U1", ts="1.0"
+    turn = await store.open_turn(
+        Place("T1", "C1", "1.0"),
+        question="hi",
+        user_id="U1",
+        ts="1.0",
+        tokens=9,
+        reply_ts="1.1",
+        owner="p1",
+        progress={},
     )
     assert turn > 0
     await engine.dispose()

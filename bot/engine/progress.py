@@ -7,7 +7,6 @@ surface's closer if the turn's process dies.
 
 from __future__ import annotations
 
-import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -24,7 +23,6 @@ class Progress:
     request_id: str | None = None
     # input, output (a lower bound until the stream ends), cache write 5m / 1h, cache read
     usage: list[int] = field(default_factory=lambda: [0, 0, 0, 0, 0])
-    saved_at: float = 0.0  # time.time() of the last save
 
     def update(self, finished: Finished) -> None:
         u = finished.usage
@@ -39,7 +37,6 @@ class Progress:
         ]
 
     def to_json(self) -> dict[str, Any]:
-        self.saved_at = time.time()
         return asdict(self)
 
     @classmethod

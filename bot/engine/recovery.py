@@ -50,7 +50,6 @@ class Recovery:
         owner: str,
         timeout: float,
         clock: Callable[[], datetime],
-        live_turns: set[int],
     ) -> None:
         self._processes = processes
         self._store = store
@@ -58,7 +57,6 @@ class Recovery:
         self.owner = owner
         self.timeout = timeout
         self._clock = clock
-        self._live_turns = live_turns
         self.closers: dict[str, Closer] = {}
         self._host = socket.gethostname()
         self._pid = os.getpid()
@@ -88,8 +86,6 @@ class Recovery:
         live.add(self.owner)
         closed = 0
         for orphan in await self._processes.orphans(live=live):
-            if orphan.turn_id in self._live_turns:
-                continue  # ours (a heartbeat that failed to write is no death)
             if not await self._processes.adopt(orphan, self.owner):
                 continue  # another process took it
             await self._close(orphan)

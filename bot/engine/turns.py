@@ -56,7 +56,6 @@ class EngineParts:
 class Engine:
     def __init__(self, parts: EngineParts) -> None:
         self.parts = parts
-        self.live: set[int] = set()  # ids of the turns this process is streaming
         self._runs: set[asyncio.Task[Ended]] = set()
 
     async def settle(self, within: float) -> None:
@@ -165,7 +164,6 @@ class Turn:
         if ask.claim is not None:
             # From here on a redelivery must not answer again: a crash leaves a turn to close.
             await self._parts.store.event_replied(ask.claim)
-        self._engine.live.add(self.id)
         self._streaming = True
         self._saved_at = time.monotonic()
         self._task = asyncio.create_task(self._run())
@@ -175,7 +173,7 @@ class Turn:
     async def show(self, **shown: Any) -> None:
         """The surface shows the answer somewhere new (another message): save it now."""
         self._progress.shown.update(shown)
-        await finish_first(self._save(force=True))
+        await finish_first(self._save())
 
     async def events(self) -> AsyncIterator[Event]:
         """The answer so far as it grows (latest wins), then how it ended."""
@@ -257,11 +255,10 @@ class Turn:
         await self._record(usage)
         return ended
 
-    async def _save(self, *, force: bool = False) -> None:
-        now = time.monotonic()
-        if self.id is None or (not force and now - self._saved_at < PROGRESS_SECONDS):
+    async def _save(self) -> None:
+        if self.id is None:
             return
-        self._saved_at = now
+        self._saved_at = time.monotonic()
         try:
             await self._parts.store.save_progress(
                 self.id, text=self._text, progress=self._progress.to_json()
@@ -294,6 +291,5 @@ class Turn:
         except Exception:
             log.exception("could not read the budget warnings of turn %s", self.id)
         finally:
-            self._engine.live.discard(self.id)
             self._admitted.slot.release()  # the budget hold ends once the cost is in the ledger
             await self._engine.claim_done(ask.claim)

@@ -133,7 +133,6 @@ class Responder:
         await self.answer(question)
 
     async def answer(self, q: Question) -> RelayResult | None:
-        self._engine.track()
         ask = Ask(
             SURFACE,
             q.team_id,

@@ -121,33 +121,6 @@ class Store:
                 .values(text=text, progress=json.dumps(progress))
             )
 
-    async def add_turn(
-        self,
-        place: Place,
-        *,
-        role: str,
-        text: str,
-        user_id: str | None,
-        ts: str | None,
-        outcome: Outcome = Outcome.COMPLETE,
-        tokens: int | None = None,
-    ) -> int:
-        async with self._sessions() as session:
-            turn = Turn(
-                team_id=place.team_id,
-                channel_id=place.channel_id,
-                thread_ts=place.thread_ts,
-                ts=ts,
-                role=role,
-                user_id=user_id,
-                text=text,
-                outcome=outcome,
-                tokens=tokens,
-            )
-            session.add(turn)
-            await session.commit()
-            return turn.id
-
     async def open_turn(
         self,
         place: Place,

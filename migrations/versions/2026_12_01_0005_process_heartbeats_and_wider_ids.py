@@ -32,6 +32,20 @@ WIDER = [
 ]
 
 
+def _resize(*, wider: bool) -> None:
+    if op.get_bind().dialect.name == "sqlite":
+        return
+    for table, column, old, new, nullable in WIDER:
+        before, after = (old, new) if wider else (new, old)
+        op.alter_column(
+            table,
+            column,
+            existing_type=sa.String(length=before),
+            type_=sa.String(length=after),
+            existing_nullable=nullable,
+        )
+
+
 def upgrade() -> None:
     op.create_table(
         "processes",
@@ -44,27 +58,11 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("turns", schema=None) as batch_op:
         batch_op.add_column(sa.Column("owner", sa.String(length=64), nullable=True))
-    if op.get_bind().dialect.name != "sqlite":
-        for table, column, old, new, nullable in WIDER:
-            op.alter_column(
-                table,
-                column,
-                existing_type=sa.String(length=old),
-                type_=sa.String(length=new),
-                existing_nullable=nullable,
-            )
+    _resize(wider=True)
 
 
 def downgrade() -> None:
-    if op.get_bind().dialect.name != "sqlite":
-        for table, column, old, new, nullable in WIDER:
-            op.alter_column(
-                table,
-                column,
-                existing_type=sa.String(length=new),
-                type_=sa.String(length=old),
-                existing_nullable=nullable,
-            )
+    _resize(wider=False)
     with op.batch_alter_table("turns", schema=None) as batch_op:
         batch_op.drop_column("owner")
     op.drop_table("processes")
