@@ -110,3 +110,23 @@ async def test_a_dead_owners_turn_is_closed_and_its_real_usage_replaces_the_gues
     [(_, total)] = sums
     assert (total.requests, total.output_tokens, total.partial_requests) == (1, 40, 0)
     assert total.cost_micros == row.cost_micros
+
+
+async def test_a_dead_processs_heartbeat_row_is_removed(
+    fake_slack: FakeSlack, fake_anthropic: FakeAnthropic, database_url: str
+) -> None:
+    settings = make_settings(fake_slack, fake_anthropic, database_url)
+    async with start_bot(settings):
+        pass  # creates the schema; a clean exit leaves no row
+    engine = make_engine(database_url)
+    sessions = make_sessionmaker(engine)
+    long_ago = utcnow() - timedelta(hours=1)
+    async with sessions() as session, session.begin():
+        session.add(
+            Process(id="gone", host="elsewhere", pid=1, started_at=long_ago, beat_at=long_ago)
+        )
+    async with start_bot(settings) as bot:
+        async with sessions() as session:
+            ids = set((await session.scalars(select(Process.id))).all())
+        assert ids == {bot.running.recovery.owner}
+    await engine.dispose()

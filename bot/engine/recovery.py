@@ -80,9 +80,8 @@ class Recovery:
         """Close the turns whose owners are gone; returns how many this process closed."""
         now = self._clock()
         stale = now - timedelta(seconds=self.timeout)
-        live = {
-            p.id for p in await self._processes.peers() if p.beat_at > stale and not self._dead(p)
-        }
+        peers = await self._processes.peers()
+        live = {p.id for p in peers if p.beat_at > stale and not self._dead(p)}
         live.add(self.owner)
         closed = 0
         for orphan in await self._processes.orphans(live=live):
@@ -92,6 +91,8 @@ class Recovery:
             closed += 1
         if closed:
             log.warning("closed %d replies left unfinished by a process that died", closed)
+        # Their turns are closed: the dead need no row (one that was only slow beats again).
+        await self._processes.forget(*(p.id for p in peers if p.id not in live))
         return closed
 
     async def run(self) -> None:

@@ -52,9 +52,11 @@ class Processes:
             if not found.rowcount:  # type: ignore[attr-defined]
                 session.add(Process(id=process_id, host=host, pid=pid, started_at=now, beat_at=now))
 
-    async def forget(self, process_id: str) -> None:
+    async def forget(self, *process_ids: str) -> None:
+        if not process_ids:
+            return
         async with self._sessions() as session, session.begin():
-            await session.execute(delete(Process).where(Process.id == process_id))
+            await session.execute(delete(Process).where(Process.id.in_(process_ids)))
 
     async def peers(self) -> list[Peer]:
         async with self._sessions() as session:
