@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -12,7 +13,7 @@ import httpx2
 import pytest
 from anthropic.types import Message, MessageParam
 
-from tests.fakes.anthropic import FakeAnthropic, Reply
+from tests.fakes.anthropic import CostItem, FakeAnthropic, Reply
 
 MODEL = "claude-sonnet-4-6"
 HELLO: list[MessageParam] = [{"role": "user", "content": "Hello there, Claude!"}]
@@ -489,3 +490,634 @@ async def test_failed_request_writes_nothing(
     with pytest.raises(anthropic.APIStatusError):
         await ask(client, HELLO, system=[block(SYSTEM_TEXT)])
     assert numbers(await ask(client, HELLO, system=[block(SYSTEM_TEXT)])) == (5, 100, 0, 0)
+
+
+# -- thinking (PLATFORM.md 0a.1) -------------------------------------------------------------------
+
+SONNET_55 = "claude-sonnet-5-5"
+HIGH = {"effort": "high"}
+THOUGHT = "Weigh the options first"  # 4 word-sized thinking deltas
+
+
+async def raw_events(client: anthropic.AsyncAnthropic, **kwargs: Any) -> list[dict[str, Any]]:
+    """Every event of a `stream=True` request, as the JSON the SDK parsed."""
+    args: dict[str, Any] = {"max_tokens": 256, "messages": HELLO, **kwargs}
+    stream = await client.messages.create(stream=True, **args)
+    return [event.to_dict() async for event in stream]
+
+
+async def test_a_default_thinker_streams_thinking_then_text_at_index_1(
+    fake: FakeAnthropic, client: anthropic.AsyncAnthropic
+) -> None:
+    fake.enqueue(Reply(text="Hi you", thinking_tokens=40, thinking_text=THOUGHT))
+    events = await raw_events(client, model=SONNET_55)
+    shape = [(e["type"], e.get("index"), e.get("delta", {}).get("type")) for e in events]
+    assert shape == [
+        ("message_start", None, None),
+        ("content_block_start", 0, None),
+        *[("content_block_delta", 0, "thinking_delta")] * 4,
+        ("content_block_delta", 0, "signature_delta"),
+        ("content_block_stop", 0, None),
+        ("content_block_start", 1, None),
+        ("content_block_delta", 1, "text_delta"),
+        ("content_block_delta", 1, "text_delta"),
+        ("content_block_stop", 1, None),
+        ("message_delta", None, None),
+        ("message_stop", None, None),
+    ]
+    assert events[1]["content_block"] == {"type": "thinking", "thinking": "", "signature": ""}
+    assert "".join(e["delta"]["thinking"] for e in events[2:6]) == THOUGHT
+    assert events[6]["delta"]["signature"]
+    assert events[8]["content_block"] == {"type": "text", "text": ""}
+
+    fake.enqueue(Reply(text="Hi you", thinking_tokens=40, thinking_text=THOUGHT))
+    received: list[str] = []
+    async with client.messages.stream(model=SONNET_55, max_tokens=256, messages=HELLO) as stream:
+        async for piece in stream.text_stream:
+            received.append(piece)
+        final = await stream.get_final_message()
+    assert received == ["Hi", " you"]  # thinking is not in the text stream
+    thinking, answer = final.content
+    assert thinking.type == "thinking" and thinking.thinking == THOUGHT and thinking.signature
+    assert answer.type == "text" and answer.text == "Hi you"
+    assert final.usage.output_tokens == 42
+    assert final.usage.output_tokens_details is not None
+    assert final.usage.output_tokens_details.thinking_tokens == 40
+
+
+async def test_a_non_streamed_thinking_answer_has_both_blocks(
+    fake: FakeAnthropic, client: anthropic.AsyncAnthropic
+) -> None:
+    fake.enqueue(Reply(text="Just one answer.", thinking_tokens=7, thinking_text=THOUGHT))
+    message = await client.messages.create(model="claude-opus-5-5", max_tokens=100, messages=HELLO)
+    thinking, answer = (part.to_dict() for part in message.content)
+    assert thinking == {"type": "thinking", "thinking": THOUGHT, "signature": thinking["signature"]}
+    assert isinstance(thinking["signature"], str) and thinking["signature"]
+    assert answer == {"type": "text", "text": "Just one answer."}
+    assert message.stop_reason == "end_turn"
+    assert message.stop_details is None
+    assert message.usage.output_tokens == 10
+    assert message.usage.output_tokens_details is not None
+    assert message.usage.output_tokens_details.thinking_tokens == 7
+
+
+def thinking_of(message: Message) -> list[str]:
+    return [block.type for block in message.content]
+
+
+@pytest.mark.parametrize(
+    ("model", "extra", "thinks"),
+    [
+        ("claude-sonnet-5-5", {}, True),
+        ("claude-sonnet-5-5-latest", {}, True),
+        ("claude-opus-5-5", {"thinking": {"type": "adaptive"}}, True),
+        ("claude-haiku-5-5", {}, True),
+        ("claude-opus-5", {}, True),
+        ("claude-sonnet-5-20260101", {}, True),
+        ("claude-fable-5-2", {}, True),
+        ("claude-mythos-5-1", {}, True),
+        ("claude-sonnet-5-5", {"thinking": {"type": "between_tools"}}, False),
+        ("claude-haiku-5-5", {"thinking": {"type": "disabled"}}, False),
+        (
+            "claude-opus-5",
+            {"thinking": {"type": "disabled"}, "output_config": {"effort": "high"}},
+            False,
+        ),
+        ("claude-sonnet-4-6", {}, False),
+        ("claude-haiku-4-5-20251001", {}, False),
+        ("claude-opus-4-8", {}, False),
+        ("claude-opus-4-8", {"thinking": {"type": "adaptive"}}, True),
+        ("claude-sonnet-4-6", {"thinking": {"type": "enabled", "budget_tokens": 1024}}, True),
+        ("claude-sonnet-4-6", {"thinking": {"type": "disabled"}}, False),
+        ("claude-haiku-4-5", {"thinking": {"type": "enabled", "budget_tokens": 1024}}, True),
+        ("claude-haiku-5", {}, False),  # a 5.x id not in the table: no default thinking
+        ("claude-opus-4-6-20260101", {}, False),
+    ],
+)
+async def test_who_thinks(
+    fake: FakeAnthropic,
+    client: anthropic.AsyncAnthropic,
+    model: str,
+    extra: dict[str, Any],
+    thinks: bool,
+) -> None:
+    fake.enqueue(Reply(text="Answer.", thinking_tokens=30))
+    message = await client.messages.create(
+        model=model, max_tokens=2048, messages=HELLO, extra_body=extra
+    )
+    assert thinking_of(message) == (["thinking", "text"] if thinks else ["text"])
+    assert message.usage.output_tokens == (31 if thinks else 1)
+    assert message.usage.output_tokens_details is not None
+    assert message.usage.output_tokens_details.thinking_tokens == (30 if thinks else 0)
+    assert {k: fake.message_requests[0].body[k] for k in extra} == extra  # recorded as sent
+
+
+async def test_thinking_tokens_0_means_no_thinking_block_even_on_a_thinker(
+    fake: FakeAnthropic, client: anthropic.AsyncAnthropic
+) -> None:
+    message = await client.messages.create(model=SONNET_55, max_tokens=100, messages=HELLO)
+    assert thinking_of(message) == ["text"]
+    assert message.usage.output_tokens_details is not None
+    assert message.usage.output_tokens_details.thinking_tokens == 0
+
+
+@pytest.mark.parametrize(
+    ("model", "thinking", "effort", "needles"),
+    [
+        ("claude-sonnet-5-5", {"type": "disabled"}, None, ["thinking.type", "between_tools"]),
+        ("claude-sonnet-5-5-20261001", {"type": "disabled"}, None, ["between_tools"]),
+        ("claude-opus-5-5", {"type": "disabled"}, None, ["thinking.type", "disabled"]),
+        ("claude-fable-5", {"type": "disabled"}, None, ["thinking.type", "disabled"]),
+        ("claude-mythos-5-2", {"type": "disabled"}, None, ["thinking.type", "disabled"]),
+        ("claude-haiku-5-5", {"type": "disabled"}, "xhigh", ["output_config.effort", "xhigh"]),
+        ("claude-opus-5", {"type": "disabled"}, "max", ["output_config.effort", "max"]),
+        ("claude-sonnet-5", {"type": "disabled"}, "max", ["output_config.effort", "max"]),
+        ("claude-opus-5-5", {"type": "between_tools"}, None, ["thinking.type", "between_tools"]),
+        ("claude-sonnet-4-6", {"type": "between_tools"}, None, ["between_tools"]),
+        ("claude-haiku-5-5", {"type": "between_tools"}, None, ["between_tools"]),
+        ("claude-opus-4-7", {"type": "enabled", "budget_tokens": 2048}, None, ["enabled"]),
+        ("claude-opus-4-8", {"type": "enabled", "budget_tokens": 2048}, None, ["enabled"]),
+        ("claude-sonnet-5-5", {"type": "enabled", "budget_tokens": 2048}, None, ["enabled"]),
+        ("claude-fable-5-1", {"type": "enabled", "budget_tokens": 2048}, None, ["enabled"]),
+        ("claude-haiku-5", {"type": "enabled", "budget_tokens": 2048}, None, ["enabled"]),
+        ("claude-sonnet-4-6", {"type": "enabled", "budget_tokens": 512}, None, ["budget_tokens"]),
+        ("claude-sonnet-4-6", {"type": "enabled", "budget_tokens": 4096}, None, ["max_tokens"]),
+        ("claude-sonnet-4-6", {"type": "enabled"}, None, ["budget_tokens"]),
+        ("claude-sonnet-5-5", {"type": "sometimes"}, None, ["thinking.type"]),
+        ("claude-sonnet-5-5", "adaptive", None, ["thinking.type"]),
+        ("claude-sonnet-5-5", None, "extreme", ["output_config.effort"]),
+        ("claude-sonnet-4-6", {"type": "adaptive", "display": "full"}, None, ["thinking.display"]),
+    ],
+)
+async def test_thinking_settings_a_model_rejects_are_400(
+    fake: FakeAnthropic,
+    client: anthropic.AsyncAnthropic,
+    model: str,
+    thinking: Any,
+    effort: str | None,
+    needles: list[str],
+) -> None:
+    fake.enqueue(Reply(text="kept for later"))
+    extra: dict[str, Any] = {} if thinking is None else {"thinking": thinking}
+    if effort is not None:
+        extra["output_config"] = {"effort": effort}
+    with pytest.raises(anthropic.BadRequestError) as caught:
+        await client.messages.create(model=model, max_tokens=4096, messages=HELLO, extra_body=extra)
+    assert caught.value.type == "invalid_request_error"
+    for needle in needles:
+        assert needle in str(caught.value.api_message)
+    assert fake.message_requests == []
+    if isinstance(thinking, dict) and thinking.get("budget_tokens") != 4096:
+        # count_tokens validates the same field (no max_tokens there).
+        with pytest.raises(anthropic.BadRequestError) as counted:
+            await client.messages.count_tokens(model=model, messages=HELLO, extra_body=extra)
+        assert str(counted.value.api_message) == str(caught.value.api_message)
+
+
+async def test_count_tokens_accepts_what_the_model_accepts(
+    fake: FakeAnthropic, client: anthropic.AsyncAnthropic
+) -> None:
+    count = await client.messages.count_tokens(
+        model=SONNET_55,
+        messages=HELLO,
+        thinking={"type": "between_tools"},
+        output_config={"effort": "low"},
+    )
+    assert count.input_tokens == 5
+    assert fake.requests[0].body["output_config"] == {"effort": "low"}
+
+
+async def test_effort_is_recorded_and_does_not_change_the_count(
+    fake: FakeAnthropic, client: anthropic.AsyncAnthropic
+) -> None:
+    for effort in ("low", "max"):
+        fake.enqueue(Reply(text="Same.", thinking_tokens=12))
+        message = await client.messages.create(
+            model="claude-opus-5-5",
+            max_tokens=100,
+            messages=HELLO,
+            output_config={"effort": effort},
+        )
+        assert message.usage.output_tokens == 13
+    efforts = [r.body["output_config"]["effort"] for r in fake.message_requests]
+    assert efforts == ["low", "max"]
+
+
+async def test_display_omitted_sends_a_signature_but_no_thinking_text(
+    fake: FakeAnthropic, client: anthropic.AsyncAnthropic
+) -> None:
+    fake.enqueue(Reply(text="Ok.", thinking_tokens=5, thinking_text=THOUGHT))
+    thinking = {"type": "adaptive", "display": "omitted"}
+    events = await raw_events(client, model=SONNET_55, extra_body={"thinking": thinking})
+    deltas = [e["delta"]["type"] for e in events if e["type"] == "content_block_delta"]
+    assert deltas == ["signature_delta", "text_delta"]
+
+
+async def test_delay_applies_between_thinking_deltas_too(
+    fake: FakeAnthropic, client: anthropic.AsyncAnthropic
+) -> None:
+    fake.enqueue(Reply(text="a", thinking_tokens=3, thinking_text="x y z", delay=0.05))
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await raw_events(client, model=SONNET_55)
+    assert loop.time() - started >= 0.15  # x, y, z, a: three gaps
+
+
+# -- max_tokens ------------------------------------------------------------------------------------
+
+
+async def test_thinking_that_reaches_max_tokens_leaves_no_text_block(
+    fake: FakeAnthropic, client: anthropic.AsyncAnthropic
+) -> None:
+    fake.enqueue(Reply(text="never sent", thinking_tokens=500, thinking_text=THOUGHT))
+    events = await raw_events(client, model=SONNET_55, max_tokens=300)
+    starts = [e["content_block"]["type"] for e in events if e["type"] == "content_block_start"]
+    assert starts == ["thinking"]
+    delta = next(e for e in events if e["type"] == "message_delta")
+    assert delta["delta"] == {"stop_reason": "max_tokens", "stop_sequence": None}
+    assert delta["usage"]["output_tokens"] == 300
+    assert delta["usage"]["output_tokens_details"] == {"thinking_tokens": 300}
+
+    fake.enqueue(Reply(text="never sent", thinking_tokens=300))
+    message = await client.messages.create(model=SONNET_55, max_tokens=300, messages=HELLO)
+    assert thinking_of(message) == ["thinking"]
+    assert message.stop_reason == "max_tokens"
+    assert message.usage.output_tokens == 300
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_text_is_cut_after_what_thinking_leaves_of_max_tokens(
+    fake: FakeAnthropic, client: anthropic.AsyncAnthropic, stream: bool
+) -> None:
+    fake.enqueue(Reply(chunks=list("abcdefghij"), thinking_tokens=6))
+    args: dict[str, Any] = {"model": SONNET_55, "max_tokens": 10, "messages": HELLO}
+    if stream:
+        async with client.messages.stream(**args) as events:
+            message = await events.get_final_message()
+    else:
+        message = await client.messages.create(**args)
+    assert message.content[1].type == "text"
+    assert message.content[1].text == "abcd"
+    assert message.stop_reason == "max_tokens"
+    assert message.usage.output_tokens == 10
+    assert message.usage.output_tokens_details is not None
+    assert message.usage.output_tokens_details.thinking_tokens == 6
+
+
+async def test_max_tokens_cuts_text_without_thinking_and_output_tokens_still_overrides(
+    fake: FakeAnthropic, client: anthropic.AsyncAnthropic
+) -> None:
+    fake.enqueue(
+        Reply(text="one two three four", output_tokens=99),
+        Reply(text="one two three four", stop_reason="stop_sequence"),
+    )
+    received: list[str] = []
+    async with client.messages.stream(model=MODEL, max_tokens=2, messages=HELLO) as stream:
+        async for text in stream.text_stream:
+            received.append(text)
+        final = await stream.get_final_message()
+    assert received == ["one", " two"]
+    assert final.stop_reason == "max_tokens"
+    assert final.usage.output_tokens == 99  # scripted: reported as is
+
+    exact = await client.messages.create(model=MODEL, max_tokens=4, messages=HELLO)
+    assert exact.stop_reason == "stop_sequence"  # not cut: the scripted stop reason
+    assert exact.usage.output_tokens == 4
+
+
+async def test_max_tokens_0_gives_no_content(
+    fake: FakeAnthropic, client: anthropic.AsyncAnthropic
+) -> None:
+    fake.enqueue(Reply(thinking_tokens=10))
+    message = await client.messages.create(model=SONNET_55, max_tokens=0, messages=HELLO)
+    assert message.content == []
+    assert message.stop_reason == "max_tokens"
+    assert message.usage.output_tokens == 0
+
+
+# -- usage fields ----------------------------------------------------------------------------------
+
+
+async def test_usage_carries_details_server_tools_geo_speed_and_tier(
+    fake: FakeAnthropic, client: anthropic.AsyncAnthropic
+) -> None:
+    fake.enqueue(
+        Reply(text="a b", thinking_tokens=4, web_search_requests=2, web_fetch_requests=1),
+    )
+    events = await raw_events(client, model=SONNET_55)
+    start = events[0]["message"]["usage"]
+    assert start["output_tokens"] == 1
+    assert start["output_tokens_details"] == {"thinking_tokens": 0}
+    assert start["server_tool_use"] == {"web_search_requests": 2, "web_fetch_requests": 1}
+    assert (start["inference_geo"], start["speed"], start["service_tier"]) == (
+        "global",
+        "standard",
+        "standard",
+    )
+    [delta] = [e for e in events if e["type"] == "message_delta"]
+    assert delta["usage"] == {
+        "input_tokens": 5,
+        "cache_creation_input_tokens": 0,
+        "cache_read_input_tokens": 0,
+        "output_tokens": 6,
+        "output_tokens_details": {"thinking_tokens": 4},
+        "server_tool_use": {"web_search_requests": 2, "web_fetch_requests": 1},
+        "inference_geo": "global",
+        "speed": "standard",
+        "service_tier": "standard",
+    }
+
+
+async def test_inference_geo_and_speed_follow_the_request_unless_scripted(
+    fake: FakeAnthropic, client: anthropic.AsyncAnthropic
+) -> None:
+    fake.enqueue(Reply(), Reply(inference_geo="eu", speed="standard"))
+    asked: dict[str, Any] = {"inference_geo": "us", "speed": "fast"}
+    for geo, speed in (("us", "fast"), ("eu", "standard")):
+        async with client.messages.stream(
+            model=SONNET_55, max_tokens=100, messages=HELLO, **asked
+        ) as stream:
+            usage = (await stream.get_final_message()).usage
+        assert (usage.inference_geo, usage.speed, usage.service_tier) == (geo, speed, "standard")
+    assert fake.message_requests[0].body["inference_geo"] == "us"
+
+
+# -- refusals (0a.2) -------------------------------------------------------------------------------
+
+
+async def test_a_refusal_ends_normally_with_stop_details(
+    fake: FakeAnthropic, client: anthropic.AsyncAnthropic
+) -> None:
+    fake.enqueue(Reply(text="I can't help", stop_reason="refusal", refusal_category="cyber"))
+    events = await raw_events(client, model=SONNET_55)
+    [delta] = [e for e in events if e["type"] == "message_delta"]
+    details = delta["delta"]["stop_details"]
+    assert delta["delta"]["stop_reason"] == "refusal"
+    assert delta["delta"]["stop_sequence"] is None
+    assert details["type"] == "refusal" and details["category"] == "cyber"
+    assert isinstance(details["explanation"], str) and details["explanation"]
+    assert events[-1]["type"] == "message_stop"
+
+    fake.enqueue(Reply(chunks=[], stop_reason="refusal"))
+    received: list[str] = []
+    async with client.messages.stream(model=SONNET_55, max_tokens=100, messages=HELLO) as stream:
+        async for text in stream.text_stream:
+            received.append(text)
+        final = await stream.get_final_message()
+    assert received == []
+    assert final.stop_reason == "refusal"
+    assert final.stop_details is not None
+    assert final.stop_details.category is None
+
+    fake.enqueue(Reply(text="No.", stop_reason="refusal", refusal_category="bio"))
+    message = await client.messages.create(model=SONNET_55, max_tokens=100, messages=HELLO)
+    assert message.stop_reason == "refusal"
+    assert message.stop_details is not None
+    assert (message.stop_details.type, message.stop_details.category) == ("refusal", "bio")
+
+
+# -- error codes and spend caps (0a.3) -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("code", "error_class"),
+    [
+        ("enforced_spend_limit_reached", anthropic.EnforcedSpendLimitReachedError),
+        ("contract_spend_limit_reached", anthropic.ContractSpendLimitReachedError),
+        ("ramp_limit_exceeded", anthropic.RampLimitExceededError),
+    ],
+)
+async def test_spend_caps_are_429s_with_an_error_code_and_no_retry_after(
+    fake: FakeAnthropic, client: anthropic.AsyncAnthropic, code: str, error_class: type
+) -> None:
+    fake.enqueue(Reply(status=429, error_code=code))
+    with pytest.raises(anthropic.RateLimitError) as caught:
+        await client.messages.create(model=SONNET_55, max_tokens=10, messages=HELLO)
+    error = caught.value
+    assert type(error) is error_class
+    assert error.error_code == code
+    assert error.type == "rate_limit_error"
+    assert error.api_message
+    assert error.body == {
+        "type": "error",
+        "error": {
+            "type": "rate_limit_error",
+            "message": error.api_message,
+            "details": {"error_code": code},
+        },
+        "request_id": error.request_id,
+    }
+    assert error.request_id is not None
+    headers = {name.lower() for name in error.response.headers}
+    assert "retry-after" not in headers and "retry-after-ms" not in headers
+
+
+async def test_the_sdk_still_retries_a_spend_cap_429(fake: FakeAnthropic) -> None:
+    capped = Reply(status=429, error_code="enforced_spend_limit_reached")
+    fake.enqueue(capped, Reply(text="Back."))
+    sdk = anthropic.AsyncAnthropic(api_key="sk-test", base_url=fake.base_url, max_retries=1)
+    try:
+        message = await sdk.messages.create(model=SONNET_55, max_tokens=10, messages=HELLO)
+    finally:
+        await sdk.close()
+    assert message.content[0].type == "text" and message.content[0].text == "Back."
+    assert len(fake.message_requests) == 2
+
+
+async def test_an_error_code_goes_into_the_details_for_any_status(
+    fake: FakeAnthropic, client: anthropic.AsyncAnthropic
+) -> None:
+    fake.enqueue(Reply(status=400, error_code="image_dimensions_too_large", error_message="Big."))
+    with pytest.raises(anthropic.BadRequestError) as caught:
+        await client.messages.create(model=SONNET_55, max_tokens=10, messages=HELLO)
+    assert caught.value.error_code == "image_dimensions_too_large"
+    assert caught.value.api_message == "Big."
+
+
+# -- admin cost report (0a.8) ----------------------------------------------------------------------
+
+ADMIN_KEY = "sk-ant-admin-test"
+COST_REPORT = "/v1/organizations/cost_report"
+NOV30 = datetime.date(2026, 11, 30)
+
+
+@pytest.fixture
+async def admin(fake: FakeAnthropic) -> AsyncIterator[anthropic.AsyncAnthropic]:
+    sdk = anthropic.AsyncAnthropic(api_key=ADMIN_KEY, base_url=fake.base_url, max_retries=0)
+    yield sdk
+    await sdk.close()
+
+
+async def cost_report(sdk: anthropic.AsyncAnthropic, **params: Any) -> Any:
+    return await sdk.get(COST_REPORT, cast_to=object, options={"params": params})
+
+
+def day_of(offset: int) -> datetime.date:
+    return NOV30 + datetime.timedelta(days=offset)
+
+
+async def test_cost_report_needs_the_admin_key_and_the_admin_key_is_no_api_key(
+    fake: FakeAnthropic, client: anthropic.AsyncAnthropic, admin: anthropic.AsyncAnthropic
+) -> None:
+    assert fake.admin_key == ADMIN_KEY
+    with pytest.raises(anthropic.AuthenticationError):
+        await cost_report(client, starting_at="2026-11-30T00:00:00Z")
+    with pytest.raises(anthropic.AuthenticationError):
+        await admin.messages.create(model=SONNET_55, max_tokens=10, messages=HELLO)
+    assert fake.message_requests == []
+    headers = {"x-api-key": ADMIN_KEY}
+    params = {"starting_at": "2026-11-30T00:00:00Z", "ending_at": "2026-12-01T00:00:00Z"}
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"{fake.base_url}{COST_REPORT}", params=params, headers=headers) as response,
+    ):
+        assert response.status == 200
+        assert response.headers["request-id"].startswith("req_")
+        assert (await response.json())["data"][0]["results"] == []
+    async with FakeAnthropic(admin_key="sk-ant-admin-other") as other:
+        wrong = anthropic.AsyncAnthropic(api_key=ADMIN_KEY, base_url=other.base_url, max_retries=0)
+        try:
+            with pytest.raises(anthropic.AuthenticationError):
+                await cost_report(wrong, starting_at="2026-11-30T00:00:00Z")
+        finally:
+            await wrong.close()
+
+
+async def test_cost_report_buckets_sums_and_pages(
+    fake: FakeAnthropic, admin: anthropic.AsyncAnthropic
+) -> None:
+    fake.costs = [
+        CostItem(day_of(0), "claude-sonnet-5-5", "0.1", token_type="uncached_input_tokens"),
+        CostItem(day_of(0), "claude-sonnet-5-5", "0.2"),
+        CostItem(day_of(0), "claude-haiku-5-5-20261001", "123.45", workspace_id="wrkspc_a"),
+        CostItem(day_of(2), "claude-opus-5-5", "0.00001"),
+        CostItem(day_of(2), "claude-opus-5-5", "0.00001"),
+    ]
+    report = await cost_report(
+        admin, starting_at="2026-11-30T09:30:00+00:00", ending_at="2026-12-03T00:00:00Z", limit=2
+    )
+    assert report["has_more"] is True
+    assert [b["starting_at"] for b in report["data"]] == [
+        "2026-11-30T00:00:00Z",
+        "2026-12-01T00:00:00Z",
+    ]
+    assert report["data"][0]["ending_at"] == "2026-12-01T00:00:00Z"
+    assert report["data"][0]["results"] == [
+        {
+            "currency": "USD",
+            "amount": "123.75",  # 0.1 + 0.2 + 123.45, exactly
+            "workspace_id": None,
+            "description": None,
+            "cost_type": None,
+            "context_window": None,
+            "model": None,
+            "service_tier": None,
+            "token_type": None,
+        }
+    ]
+    assert report["data"][1]["results"] == []  # a day without costs
+
+    page = report["next_page"]
+    rest = await cost_report(
+        admin, starting_at="2026-11-30T00:00:00Z", ending_at="2026-12-03T00:00:00Z", page=page
+    )
+    assert (rest["has_more"], rest["next_page"]) == (False, None)
+    [dec2] = rest["data"]
+    assert dec2["starting_at"] == "2026-12-02T00:00:00Z"
+    assert [r["amount"] for r in dec2["results"]] == ["0.00002"]
+
+    recorded = [r for r in fake.requests if r.path == COST_REPORT]
+    assert len(recorded) == 2
+    assert recorded[0].method == "GET"
+    assert recorded[0].query["limit"] == ["2"]
+    assert recorded[1].query["page"] == [page]
+    assert recorded[0].headers["authorization"] == f"Bearer {ADMIN_KEY}"
+
+
+async def test_cost_report_grouped_by_description_and_workspace(
+    fake: FakeAnthropic, admin: anthropic.AsyncAnthropic
+) -> None:
+    fake.costs = [
+        CostItem(NOV30, "claude-sonnet-5-5", "1.5"),
+        CostItem(NOV30, "claude-sonnet-5-5", "2.25"),
+        CostItem(NOV30, "claude-sonnet-5-5", "0.5", token_type="cache_read_input_tokens"),
+        CostItem(NOV30, "claude-sonnet-5-5", "7", workspace_id="wrkspc_b"),
+        CostItem(NOV30, "claude-opus-5-5", "10", cost_type="web_search", token_type=None),
+    ]
+    window = {"starting_at": "2026-11-30T00:00:00Z", "ending_at": "2026-12-01T00:00:00Z"}
+    [bucket] = (await cost_report(admin, group_by=["description"], **window))["data"]
+    by_description = {r["description"]: r for r in bucket["results"]}
+    assert set(by_description) == {
+        "Claude Sonnet 5.5 Usage - Output Tokens",
+        "Claude Sonnet 5.5 Usage - Cache Read Input Tokens",
+        "Claude Opus 5.5 Usage - Web Search",
+    }
+    output = by_description["Claude Sonnet 5.5 Usage - Output Tokens"]
+    assert output == {
+        "currency": "USD",
+        "amount": "10.75",  # 1.5 + 2.25 + 7 (workspace not grouped)
+        "workspace_id": None,
+        "description": "Claude Sonnet 5.5 Usage - Output Tokens",
+        "cost_type": "tokens",
+        "context_window": "0-200k",
+        "model": "claude-sonnet-5-5",
+        "service_tier": "standard",
+        "token_type": "output_tokens",
+    }
+    assert by_description["Claude Opus 5.5 Usage - Web Search"]["token_type"] is None
+
+    # `group_by` without brackets is accepted too.
+    query = "&".join(f"{k}={v}" for k, v in window.items())
+    raw = await admin.get(f"{COST_REPORT}?{query}&group_by=workspace_id", cast_to=object)
+    results = raw["data"][0]["results"]  # type: ignore[index]
+    assert [(r["workspace_id"], r["amount"], r["model"]) for r in results] == [
+        (None, "14.25", None),
+        ("wrkspc_b", "7", None),
+    ]
+    fake.costs.append(CostItem(NOV30, "claude-sonnet-5-5", "1", description="Custom line"))
+    [bucket] = (await cost_report(admin, group_by=["description", "workspace_id"], **window))[
+        "data"
+    ]
+    lines = {(r["workspace_id"], r["description"], r["amount"]) for r in bucket["results"]}
+    assert (None, "Claude Sonnet 5.5 Usage - Output Tokens", "3.75") in lines
+    assert ("wrkspc_b", "Claude Sonnet 5.5 Usage - Output Tokens", "7") in lines
+    assert (None, "Custom line", "1") in lines
+
+
+async def test_cost_report_ending_at_defaults_to_now_and_limit_defaults_to_7(
+    fake: FakeAnthropic, admin: anthropic.AsyncAnthropic
+) -> None:
+    fake.now = lambda: datetime.datetime(2026, 12, 10, 15, 0, tzinfo=datetime.UTC)
+    report = await cost_report(admin, starting_at="2026-12-01T00:00:00Z")
+    assert len(report["data"]) == 7
+    assert report["has_more"] is True
+    rest = await cost_report(admin, starting_at="2026-12-01T00:00:00Z", page=report["next_page"])
+    assert [b["starting_at"][:10] for b in rest["data"]] == [
+        "2026-12-08",
+        "2026-12-09",
+        "2026-12-10",
+    ]
+    assert rest["has_more"] is False
+
+
+@pytest.mark.parametrize(
+    ("params", "needle"),
+    [
+        ({}, "starting_at"),
+        ({"starting_at": "yesterday"}, "starting_at"),
+        ({"starting_at": "2026-11-30T00:00:00"}, "timezone"),
+        ({"starting_at": "2026-11-30T00:00:00Z", "ending_at": "2026-11-29T00:00:00Z"}, "ending_at"),
+        ({"starting_at": "2026-11-30T00:00:00Z", "bucket_width": "1h"}, "bucket_width"),
+        ({"starting_at": "2026-11-30T00:00:00Z", "group_by": ["model"]}, "group_by"),
+        ({"starting_at": "2026-11-30T00:00:00Z", "limit": 0}, "limit"),
+        ({"starting_at": "2026-11-30T00:00:00Z", "limit": 32}, "limit"),
+        ({"starting_at": "2026-11-30T00:00:00Z", "page": "not-a-token"}, "page"),
+    ],
+)
+async def test_cost_report_bad_queries_are_400(
+    fake: FakeAnthropic, admin: anthropic.AsyncAnthropic, params: dict[str, Any], needle: str
+) -> None:
+    with pytest.raises(anthropic.BadRequestError) as caught:
+        await cost_report(admin, **params)
+    assert caught.value.type == "invalid_request_error"
+    assert needle in str(caught.value.api_message)

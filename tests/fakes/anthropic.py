@@ -1,19 +1,21 @@
-"""A scriptable, in-process fake of the Anthropic Messages API.
+"""A scriptable, in-process fake of the Anthropic Messages API (and the admin cost report).
 
 Design:
 
 * A real HTTP server (``aiohttp.web``) bound to ``127.0.0.1`` on a random free port, running in the
   test's own event loop (no threads), so the real ``anthropic.AsyncAnthropic`` client can be pointed
   at it with ``base_url=fake.base_url`` and every byte crosses a real socket.
-* It speaks the wire format of API version 2026-10-21 as read from SDK 2.12 (see PLATFORM.md
-  B7-B9, B13): ``POST /v1/messages`` (JSON or SSE stream) and ``POST /v1/messages/count_tokens``,
-  ``Authorization: Bearer`` or ``x-api-key`` auth, a ``request-id`` header on every response and
+* It speaks the wire format of API version 2026-10-21 as read from SDK 2.15 (see PLATFORM.md
+  0a, B7-B10, B13): ``POST /v1/messages`` (JSON or SSE stream), ``POST
+  /v1/messages/count_tokens`` and ``GET /v1/organizations/cost_report``; ``Authorization:
+  Bearer`` or ``x-api-key`` auth; a ``request-id`` header on every response and
   ``{"type": "error", "error": {...}, "request_id": ...}`` error bodies.
 * Tests script answers with :class:`Reply` objects in a FIFO queue (``enqueue``); when the queue is
   empty a default ``Reply()`` answers. A reply can be slow, an HTTP error, or a stream fault
   (``event: error`` mid-stream, clean EOF without ``message_stop``, or an abrupt TCP abort).
-* Everything received is recorded (``requests``), so tests can assert on what the bot sent.
-  Recorded header names are lower-cased.
+  Requests rejected with a 400/401 do not use up a scripted reply.
+* Everything received is recorded (``requests``, with the parsed JSON ``body`` and the ``query``
+  parameters), so tests can assert on what the bot sent. Recorded header names are lower-cased.
 * Prompt caching (B10) is simulated by :class:`~tests.fakes.anthropic_cache.PromptCache`
   (``fake.cache``): ``cache_control`` marks on system blocks, message content blocks and at the
   top level (automatic caching) make successful requests write prefixes, and later requests
@@ -22,6 +24,55 @@ Design:
   ``cache_lookback_blocks`` the lookback window (default 20). A ``Reply`` that sets
   ``input_tokens`` or any non-zero ``cache_*`` number reports exactly its own numbers instead
   (unset cache numbers 0, unset ``input_tokens`` the whole prompt); the cache is still updated.
+
+Thinking (0a.1; the per-model table is in :mod:`tests.fakes.anthropic_models`): the request's
+``thinking`` and ``output_config.effort`` are validated per model (400 invalid_request_error
+naming the field), on count_tokens too. When the request thinks (no ``thinking`` on a model that
+thinks by default, ``adaptive``, or an accepted ``enabled``) and ``Reply.thinking_tokens > 0``,
+the answer starts with a thinking block: streamed as ``content_block_start`` index 0
+``{"type": "thinking", "thinking": "", "signature": ""}``, word-sized ``thinking_delta`` pieces of
+``Reply.thinking_text`` (none with ``thinking.display: "omitted"``), one ``signature_delta``
+(opaque) and ``content_block_stop``; the text block is then index 1. Non-streaming, ``content``
+is ``[{"type": "thinking", "thinking", "signature"}, {"type": "text", "text"}]``.
+``Reply.delay`` is slept between all deltas, thinking and text; stream faults apply after
+``fault_after`` *text* deltas (a thinking block is sent whole first). ``disabled`` and
+``between_tools`` never think; the effort changes nothing but is recorded in the body.
+
+max_tokens is enforced: thinking tokens are spent first, then each text delta is one output
+token. If ``thinking_tokens >= max_tokens`` the thinking block (its text still whole) ends the
+answer: no text block, ``stop_reason: "max_tokens"``, output_tokens = max_tokens. Otherwise the
+text is cut after ``max_tokens - thinking`` deltas, with ``stop_reason: "max_tokens"`` when cut
+(``max_tokens: 0`` without thinking: no content at all). ``Reply.output_tokens``, when set, is
+reported as is (truncation still counts deltas); else output = thinking + text deltas sent.
+
+Usage (``message_start``, every cumulative ``message_delta`` and the non-streamed message)
+carries the input/cache numbers (``message_delta`` without the ``cache_creation`` TTL
+breakdown, which ``MessageDeltaUsage`` lacks), ``output_tokens``, ``output_tokens_details:
+{"thinking_tokens": n}`` (0 without a thinking block; 0 and output 1 in ``message_start``),
+``server_tool_use: {"web_search_requests", "web_fetch_requests"}`` (``Reply.web_*_requests``),
+``inference_geo`` (``Reply.inference_geo``, else the request's ``inference_geo``, else
+``"global"``), ``speed`` (``Reply.speed``, else the request's ``speed``, else ``"standard"``)
+and ``service_tier: "standard"``.
+
+Refusals (0a.2): ``Reply(stop_reason="refusal", refusal_category="cyber")`` sends its text deltas
+(possibly none, ``chunks=[]``) and ends normally; the ``message_delta`` ``delta`` (and the
+non-streamed message) carries ``stop_details: {"type": "refusal", "category": <or null>,
+"explanation": "..."}``; other answers have no ``stop_details`` in the delta and null in a
+non-streamed message.
+
+Error codes (0a.3): ``Reply(status=429, error_code="enforced_spend_limit_reached")`` (or
+``contract_spend_limit_reached``, ``ramp_limit_exceeded``) answers ``{"type": "error", "error":
+{"type": "rate_limit_error", "message": ..., "details": {"error_code": ...}}, "request_id": ...}``
+without any retry-after header, so the SDK raises its ``RateLimitError`` subclass (e.g.
+``EnforcedSpendLimitReachedError``) after retrying with its own backoff. ``error_code`` goes into
+``error.details`` for any status.
+
+Admin cost report (0a.8): ``FakeAnthropic(admin_key=...)`` (default ``"sk-ant-admin-test"``)
+serves ``GET /v1/organizations/cost_report`` from ``fake.costs`` (a list of
+:class:`~tests.fakes.anthropic_admin.CostItem`); only the admin key is accepted there and it is
+refused (401) on the Messages endpoints. ``fake.now`` (a callable returning an aware datetime)
+is the default ``ending_at``. Query rules and the response shape are in
+:mod:`tests.fakes.anthropic_admin`.
 
 Usage::
 
@@ -33,26 +84,44 @@ Usage::
 from __future__ import annotations
 
 import asyncio
+import base64
+import datetime as dt
+import hashlib
 import json
 import re
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Literal, Self
 
 from aiohttp import web
 
+from tests.fakes.anthropic_admin import COST_REPORT_PATH, CostItem, CostReportError, cost_report
 from tests.fakes.anthropic_cache import (
     CacheControlError,
     CacheUsage,
     PromptCache,
     estimate_tokens,
 )
+from tests.fakes.anthropic_models import ThinkingPlan, plan_thinking
+
+__all__ = [
+    "COST_REPORT_PATH",
+    "COUNT_TOKENS_PATH",
+    "MESSAGES_PATH",
+    "CostItem",
+    "FakeAnthropic",
+    "RecordedRequest",
+    "Reply",
+    "estimate_tokens",
+]
 
 ERROR_TYPES: dict[int, str] = {
     400: "invalid_request_error",
     401: "authentication_error",
+    402: "billing_error",
     403: "permission_error",
     404: "not_found_error",
     413: "request_too_large",
@@ -60,9 +129,17 @@ ERROR_TYPES: dict[int, str] = {
     500: "api_error",
     529: "overloaded_error",
 }
+ERROR_CODE_MESSAGES: dict[str, str] = {
+    "enforced_spend_limit_reached": "You have reached your specified API usage limits. "
+    "You will regain access on the 1st of next month at 00:00 UTC.",
+    "contract_spend_limit_reached": "Your organization has reached its contract spend limit.",
+    "ramp_limit_exceeded": "Your organization's usage is ramping up faster than allowed.",
+}
 REMOVED_PARAMS = ("temperature", "top_p", "top_k")  # rejected by API version 2026-10-21
 MESSAGES_PATH = "/v1/messages"
 COUNT_TOKENS_PATH = "/v1/messages/count_tokens"
+DEFAULT_ADMIN_KEY = "sk-ant-admin-test"
+_PIECES = re.compile(r"\s*\S+|\s+\Z")
 
 
 @dataclass
@@ -71,35 +148,45 @@ class Reply:
 
     text: str = "Hello from the fake Claude."
     chunks: list[str] | None = None  # exact text deltas; default: word-sized pieces of `text`
-    delay: float = 0.0  # seconds to sleep between deltas
+    delay: float = 0.0  # seconds to sleep between deltas (thinking and text)
     first_byte_delay: float = 0.0  # seconds to sleep before sending anything
     status: int = 200  # != 200: an error response (no stream), error type from ERROR_TYPES
     error_message: str | None = None
     headers: dict[str, str] = field(default_factory=dict)  # extra response headers
-    # Stream faults, applied after `fault_after` deltas (streaming requests only):
+    # Stream faults, applied after `fault_after` text deltas (streaming requests only):
     # midstream_error: `event: error` then end; eof: end the body without the closing events;
     # drop: abort the TCP connection (the client sees an incomplete chunked read).
     # garbage: an event whose data is not JSON (what a broken proxy might send).
     fault: Literal["midstream_error", "eof", "drop", "garbage"] | None = None
     fault_after: int = 0
     fault_error_type: str = "overloaded_error"
-    stop_reason: str = "end_turn"
+    stop_reason: str = "end_turn"  # replaced by "max_tokens" when max_tokens cuts the answer
     model: str | None = None  # default: the requested model
     # Input usage. If input_tokens is set or any cache number is non-zero, exactly these numbers
     # are reported (input_tokens default: the whole prompt); else the cache simulation's numbers.
     input_tokens: int | None = None  # uncached input tokens
-    output_tokens: int | None = None  # default: number of chunks
+    output_tokens: int | None = None  # default: thinking tokens + text deltas sent
     cache_creation_5m: int = 0
     cache_creation_1h: int = 0
     cache_read: int = 0
+    # Thinking tokens spent when the request thinks (0: no thinking block even then).
+    thinking_tokens: int = 0
+    thinking_text: str = "Let me think this through."  # summarized thinking, word-sized deltas
+    refusal_category: str | None = None  # stop_details.category with stop_reason="refusal"
+    error_code: str | None = None  # error.details.error_code of an error reply
+    web_search_requests: int = 0  # usage.server_tool_use
+    web_fetch_requests: int = 0
+    inference_geo: str | None = None  # None: the request's inference_geo, else "global"
+    speed: str | None = None  # None: the request's speed, else "standard"
 
     def deltas(self) -> list[str]:
         """The text deltas to send; they always join back to the full answer."""
         if self.chunks is not None:
             return list(self.chunks)
-        return re.findall(r"\s*\S+|\s+\Z", self.text)
+        return _PIECES.findall(self.text)
 
     def total_output_tokens(self) -> int:
+        """Output tokens of the whole scripted answer, ignoring max_tokens and thinking."""
         return len(self.deltas()) if self.output_tokens is None else self.output_tokens
 
     def input_usage(self, simulated: CacheUsage, body: dict[str, Any]) -> CacheUsage:
@@ -122,33 +209,112 @@ class RecordedRequest:
     body: dict[str, Any]  # parsed JSON ({} when the body was empty or not a JSON object)
     # For benchmarks: (time.monotonic(), characters of text sent so far) per text delta.
     sent: list[tuple[float, int]] = field(default_factory=list)
+    query: dict[str, list[str]] = field(default_factory=dict)  # query parameters, all values
+    method: str = "POST"
+
+
+@dataclass(frozen=True)
+class Output:
+    """What one successful answer contains once thinking and max_tokens are applied."""
+
+    thinking_tokens: int  # spent; 0 = no thinking block
+    thinking_pieces: list[str]
+    signature: str
+    deltas: list[str]  # the text deltas sent
+    text_block: bool
+    stop_reason: str
+    output_tokens: int
 
 
 def _new_id(prefix: str) -> str:
     return f"{prefix}_{secrets.token_hex(12)}"
 
 
+def plan_output(reply: Reply, body: dict[str, Any], thinking: ThinkingPlan) -> Output:
+    """Apply the request's thinking and max_tokens to a scripted reply (module docstring)."""
+    max_tokens = int(body["max_tokens"])
+    deltas = reply.deltas()
+    thinks = thinking.thinks and reply.thinking_tokens > 0 and max_tokens > 0
+    spent = min(reply.thinking_tokens, max_tokens) if thinks else 0
+    pieces: list[str] = []
+    if thinks and thinking.display != "omitted":
+        pieces = _PIECES.findall(reply.thinking_text) or [reply.thinking_text]
+    signature = base64.b64encode(
+        hashlib.sha256(f"{reply.thinking_text}\n{secrets.token_hex(8)}".encode()).digest() * 2
+    ).decode()
+    if thinks and reply.thinking_tokens >= max_tokens:
+        kept, text_block, cut = [], False, True
+    else:
+        room = max_tokens - spent
+        kept, cut = deltas[:room], len(deltas) > room
+        text_block = not (cut and not kept and not thinks)
+    count = spent + len(kept) if reply.output_tokens is None else reply.output_tokens
+    stop = "max_tokens" if cut else reply.stop_reason
+    return Output(spent, pieces, signature, kept, text_block, stop, count)
+
+
 def error_response(
-    status: int, message: str, request_id: str, headers: dict[str, str] | None = None
+    status: int,
+    message: str,
+    request_id: str,
+    headers: dict[str, str] | None = None,
+    *,
+    error_code: str | None = None,
 ) -> web.Response:
     """A JSON error in the API's shape, with the matching `request-id` header."""
-    error_type = ERROR_TYPES.get(status, "api_error")
-    body = {"type": "error", "error": {"type": error_type, "message": message}}
+    error: dict[str, Any] = {"type": ERROR_TYPES.get(status, "api_error"), "message": message}
+    if error_code is not None:
+        error["details"] = {"error_code": error_code}
     return web.json_response(
-        {**body, "request_id": request_id},
+        {"type": "error", "error": error, "request_id": request_id},
         status=status,
         headers={"request-id": request_id, **(headers or {})},
     )
+
+
+def _usage(
+    reply: Reply, body: dict[str, Any], usage: CacheUsage, output: int, thinking: int
+) -> dict[str, Any]:
+    geo, speed = body.get("inference_geo"), body.get("speed")
+    return {
+        **usage.fields(),
+        "output_tokens": output,
+        "output_tokens_details": {"thinking_tokens": thinking},
+        "server_tool_use": {
+            "web_search_requests": reply.web_search_requests,
+            "web_fetch_requests": reply.web_fetch_requests,
+        },
+        "inference_geo": reply.inference_geo or (geo if isinstance(geo, str) else "global"),
+        "speed": reply.speed or (speed if isinstance(speed, str) else "standard"),
+        "service_tier": "standard",
+    }
+
+
+def _stop_details(reply: Reply, stop_reason: str) -> dict[str, Any] | None:
+    if stop_reason != "refusal":
+        return None
+    return {
+        "type": "refusal",
+        "category": reply.refusal_category,
+        "explanation": "The fake declined this request (scripted refusal).",
+    }
 
 
 class FakeAnthropic:
     """In-process Anthropic Messages API server; see the module docstring."""
 
     def __init__(
-        self, api_key: str = "sk-test", min_cache_tokens: int = 0, cache_lookback_blocks: int = 20
+        self,
+        api_key: str = "sk-test",
+        min_cache_tokens: int = 0,
+        cache_lookback_blocks: int = 20,
+        admin_key: str = DEFAULT_ADMIN_KEY,
     ) -> None:
         self.api_key = api_key
+        self.admin_key = admin_key
         self.cache = PromptCache(min_cache_tokens, cache_lookback_blocks)
+        self.costs: list[CostItem] = []  # what the admin cost report answers from
+        self.now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)
         self.requests: list[RecordedRequest] = []
         self.disconnects = 0  # streams the client closed before the fake finished writing
         self.in_flight = 0  # streams currently being written
@@ -219,13 +385,23 @@ class FakeAnthropic:
             parsed = None
         body: dict[str, Any] = parsed if isinstance(parsed, dict) else {}
         headers = {name.lower(): value for name, value in request.headers.items()}
-        recorded = RecordedRequest(request.path, headers, body)
+        query = {key: request.query.getall(key) for key in request.query}
+        recorded = RecordedRequest(request.path, headers, body, query=query, method=request.method)
         self.requests.append(recorded)
+        bearer = headers.get("authorization", "").removeprefix("Bearer ")
+        keys = (headers.get("x-api-key"), bearer)
 
+        if request.method == "GET" and request.path == COST_REPORT_PATH:
+            if self.admin_key not in keys:
+                return error_response(401, "invalid admin API key", request_id)
+            try:
+                report = cost_report(self.costs, request.query, self.now)
+            except CostReportError as error:
+                return error_response(400, str(error), request_id)
+            return web.json_response(report, headers={"request-id": request_id})
         if request.method != "POST" or request.path not in (MESSAGES_PATH, COUNT_TOKENS_PATH):
             return error_response(404, f"Not found: {request.method} {request.path}", request_id)
-        bearer = headers.get("authorization", "").removeprefix("Bearer ")
-        if self.api_key not in (headers.get("x-api-key"), bearer):
+        if self.api_key not in keys:
             return error_response(401, "invalid x-api-key", request_id)
         is_count = request.path == COUNT_TOKENS_PATH
         problem = (
@@ -235,6 +411,9 @@ class FakeAnthropic:
         )
         if problem is not None:
             return error_response(400, problem, request_id)
+        thinking = plan_thinking(body, max_tokens=None if is_count else body["max_tokens"])
+        if isinstance(thinking, str):
+            return error_response(400, thinking, request_id)
         try:
             plan = self.cache.plan(body)
         except CacheControlError as error:
@@ -249,13 +428,17 @@ class FakeAnthropic:
         if reply.first_byte_delay:
             await asyncio.sleep(reply.first_byte_delay)
         if reply.status != 200:
-            text = reply.error_message or f"Scripted {ERROR_TYPES.get(reply.status, 'api_error')}"
-            return error_response(reply.status, text, request_id, reply.headers)
+            text = reply.error_message or ERROR_CODE_MESSAGES.get(reply.error_code or "")
+            text = text or f"Scripted {ERROR_TYPES.get(reply.status, 'api_error')}"
+            return error_response(
+                reply.status, text, request_id, reply.headers, error_code=reply.error_code
+            )
         self.cache.commit(plan)
         usage = reply.input_usage(plan.usage, body)
+        output = plan_output(reply, body, thinking)
         if body.get("stream"):
-            return await self._stream(request, request_id, reply, body, usage, recorded)
-        message = self._message(reply, body, usage, final=True)
+            return await self._stream(request, request_id, reply, body, usage, output, recorded)
+        message = self._message(reply, body, usage, output, final=True)
         return web.json_response(message, headers={"request-id": request_id, **reply.headers})
 
     @staticmethod
@@ -280,24 +463,36 @@ class FakeAnthropic:
 
     @staticmethod
     def _message(
-        reply: Reply, body: dict[str, Any], usage: CacheUsage, *, final: bool
+        reply: Reply, body: dict[str, Any], usage: CacheUsage, output: Output, *, final: bool
     ) -> dict[str, Any]:
         """The whole message (`final`) or the one in `message_start` (empty, output 1)."""
-        text = "".join(reply.deltas())
-        return {
+        content: list[dict[str, Any]] = []
+        if final and output.thinking_tokens:
+            thinking = "".join(output.thinking_pieces)
+            content.append(
+                {"type": "thinking", "thinking": thinking, "signature": output.signature}
+            )
+        if final and output.text_block:
+            content.append({"type": "text", "text": "".join(output.deltas)})
+        message = {
             "id": _new_id("msg"),
             "type": "message",
             "role": "assistant",
-            "content": [{"type": "text", "text": text}] if final else [],
+            "content": content,
             "model": reply.model or body["model"],
-            "stop_reason": reply.stop_reason if final else None,
+            "stop_reason": output.stop_reason if final else None,
             "stop_sequence": None,
-            "usage": {
-                **usage.fields(),
-                "output_tokens": reply.total_output_tokens() if final else 1,
-                "service_tier": "standard",
-            },
+            "usage": _usage(
+                reply,
+                body,
+                usage,
+                output.output_tokens if final else 1,
+                output.thinking_tokens if final else 0,
+            ),
         }
+        if final:
+            message["stop_details"] = _stop_details(reply, output.stop_reason)
+        return message
 
     async def _stream(
         self,
@@ -306,33 +501,51 @@ class FakeAnthropic:
         reply: Reply,
         body: dict[str, Any],
         usage: CacheUsage,
+        output: Output,
         recorded: RecordedRequest,
     ) -> web.StreamResponse:
         """Write the SSE events of B7, one write (and flush) per event, honouring faults."""
         sse_headers = {"content-type": "text/event-stream; charset=utf-8", "request-id": request_id}
         response = web.StreamResponse(headers={**sse_headers, **reply.headers})
         response.enable_chunked_encoding()
+        sent_deltas = 0
 
         async def send(event: dict[str, Any]) -> None:
             data = json.dumps(event, separators=(",", ":"))
             await response.write(f"event: {event['type']}\ndata: {data}\n\n".encode())
 
-        deltas = reply.deltas()
+        async def send_delta(index: int, delta: dict[str, Any]) -> None:
+            nonlocal sent_deltas
+            if sent_deltas and reply.delay:
+                await asyncio.sleep(reply.delay)
+            sent_deltas += 1
+            await send({"type": "content_block_delta", "index": index, "delta": delta})
+
+        deltas = output.deltas[: reply.fault_after] if reply.fault else output.deltas
+        text_index = 1 if output.thinking_tokens else 0
         self.in_flight += 1
         try:
             await response.prepare(request)
-            start = self._message(reply, body, usage, final=False)
+            start = self._message(reply, body, usage, output, final=False)
             await send({"type": "message_start", "message": start})
-            start_block = {"type": "content_block_start", "index": 0}
-            await send({**start_block, "content_block": {"type": "text", "text": ""}})
-            await send({"type": "ping"})
-            for number, text in enumerate(deltas[: reply.fault_after] if reply.fault else deltas):
-                if number and reply.delay:
-                    await asyncio.sleep(reply.delay)
-                delta = {"type": "text_delta", "text": text}
-                await send({"type": "content_block_delta", "index": 0, "delta": delta})
-                sent = recorded.sent[-1][1] if recorded.sent else 0
-                recorded.sent.append((time.monotonic(), sent + len(text)))
+            if output.thinking_tokens:
+                block = {"type": "thinking", "thinking": "", "signature": ""}
+                await send({"type": "content_block_start", "index": 0, "content_block": block})
+                await send({"type": "ping"})
+                for piece in output.thinking_pieces:
+                    await send_delta(0, {"type": "thinking_delta", "thinking": piece})
+                signature = {"type": "signature_delta", "signature": output.signature}
+                await send({"type": "content_block_delta", "index": 0, "delta": signature})
+                await send({"type": "content_block_stop", "index": 0})
+            if output.text_block:
+                start_block = {"type": "content_block_start", "index": text_index}
+                await send({**start_block, "content_block": {"type": "text", "text": ""}})
+            if not output.thinking_tokens:
+                await send({"type": "ping"})
+            for text in deltas:
+                await send_delta(text_index, {"type": "text_delta", "text": text})
+                so_far = recorded.sent[-1][1] if recorded.sent else 0
+                recorded.sent.append((time.monotonic(), so_far + len(text)))
             if reply.fault == "midstream_error":
                 message = reply.error_message or "Overloaded"
                 error = {"type": reply.fault_error_type, "message": message}
@@ -344,10 +557,15 @@ class FakeAnthropic:
                     request.transport.abort()
                 return response
             if reply.fault is None:
-                await send({"type": "content_block_stop", "index": 0})
-                stop = {"stop_reason": reply.stop_reason, "stop_sequence": None}
-                output = {"output_tokens": reply.total_output_tokens()}
-                await send({"type": "message_delta", "delta": stop, "usage": output})
+                if output.text_block:
+                    await send({"type": "content_block_stop", "index": text_index})
+                stop: dict[str, Any] = {"stop_reason": output.stop_reason, "stop_sequence": None}
+                details = _stop_details(reply, output.stop_reason)
+                if details is not None:
+                    stop["stop_details"] = details
+                totals = _usage(reply, body, usage, output.output_tokens, output.thinking_tokens)
+                del totals["cache_creation"]  # not in MessageDeltaUsage (no TTL breakdown)
+                await send({"type": "message_delta", "delta": stop, "usage": totals})
                 await send({"type": "message_stop"})
             await response.write_eof()
         except ConnectionResetError:  # includes aiohttp's ClientConnectionResetError
