@@ -87,6 +87,8 @@ async def running_bot(settings: Settings) -> AsyncIterator[RunningBot]:
         await recovery.beat()
         await recovery.sweep()
         health.bolt, health.chat, health.metrics = services.bolt, services.chat, services.metrics
+        if services.engine is not None:
+            health.spend_limit = services.engine.parts.spend_limit.status
         health.accepting = True
         if services.slack is None:
             health.slack = "off"

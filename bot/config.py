@@ -23,6 +23,8 @@ from bot.errors import ConfigError
 
 # Dollars with at most 6 decimals (micro-dollars), as budgets are kept.
 Money = Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=6)]
+# An Admin API key (Console → Settings → Admin Keys); only the cost reconciliation uses it.
+AdminKey = Annotated[str, Field(pattern=r"^sk-ant-admin\S+$")]
 
 DEFAULT_SYSTEM_PROMPT = """\
 You are Claude, an AI assistant in a Slack workspace. People reach you by mentioning you in \
@@ -64,6 +66,23 @@ class DatabaseSettings(BaseSettings):
         raise ValueError("use sqlite+aiosqlite:///path or postgresql+asyncpg://user:pass@host/db")
 
 
+class AdminSettings(DatabaseSettings):
+    """What `python -m bot usage reconcile` needs: the database and an Admin API key."""
+
+    anthropic_admin_api_key: AdminKey
+    anthropic_base_url: str | None = None
+
+    @field_validator("anthropic_base_url", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        return None if value == "" else value  # an empty key stays "" and reads "is not set"
+
+    @field_validator("anthropic_base_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        return _http_url(value)
+
+
 class Settings(DatabaseSettings):
     """Everything the running bot needs."""
 
@@ -77,6 +96,7 @@ class Settings(DatabaseSettings):
 
     anthropic_api_key: Annotated[str, Field(min_length=1)]
     anthropic_base_url: str | None = None
+    anthropic_admin_api_key: AdminKey | None = None
     anthropic_max_retries: Annotated[int, Field(ge=0, le=10)] = 2
     anthropic_timeout: Annotated[float, Field(gt=0)] = 600.0
     claude_model: Annotated[str, Field(min_length=1)] = "claude-sonnet-5-5"
@@ -141,11 +161,7 @@ class Settings(DatabaseSettings):
     @field_validator("slack_api_url", "anthropic_base_url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
-        if value is not None and not re.match(r"^https?://[^\s/]+", value):
-            raise ValueError("must start with https:// (or http:// for a local test server)")
-        if value is not None and re.search(r"/v1/?$", value):
-            raise ValueError("leave out the /v1: the client adds the API's paths itself")
-        return value
+        return _http_url(value)
 
     @field_validator(
         "slack_bot_token",
@@ -161,6 +177,7 @@ class Settings(DatabaseSettings):
         "budget_user_monthly_usd",
         "slack_app_token",
         "anthropic_base_url",
+        "anthropic_admin_api_key",
         mode="before",
     )
     @classmethod
@@ -207,6 +224,7 @@ class Settings(DatabaseSettings):
             self.slack_signing_secret,
             self.slack_app_token,
             self.anthropic_api_key,
+            self.anthropic_admin_api_key,
             self.chat_api_token,
         )
         return [v for v in values if v]
@@ -214,6 +232,14 @@ class Settings(DatabaseSettings):
     @property
     def socket_mode(self) -> bool:
         return self.slack_app_token is not None
+
+
+def _http_url(value: str | None) -> str | None:
+    if value is not None and not re.match(r"^https?://[^\s/]+", value):
+        raise ValueError("must start with https:// (or http:// for a local test server)")
+    if value is not None and re.search(r"/v1/?$", value):
+        raise ValueError("leave out the /v1: the client adds the API's paths itself")
+    return value
 
 
 def ensure_sqlite_folder(database_url: str) -> None:
@@ -230,6 +256,14 @@ def load_database_settings() -> DatabaseSettings:
     """Only DATABASE_URL (for `migrate` and `usage`, which need no Slack or Anthropic)."""
     try:
         return DatabaseSettings()
+    except ValidationError as error:
+        raise ConfigError(describe(error)) from None
+
+
+def load_admin_settings() -> AdminSettings:
+    """DATABASE_URL, ANTHROPIC_ADMIN_API_KEY and ANTHROPIC_BASE_URL (for `usage reconcile`)."""
+    try:
+        return AdminSettings()
     except ValidationError as error:
         raise ConfigError(describe(error)) from None
 

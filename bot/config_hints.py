@@ -17,6 +17,9 @@ HINTS: dict[str, str] = {
     "SLACK_API_URL": "leave unset for https://slack.com/api/",
     "ANTHROPIC_API_KEY": "console.anthropic.com → Settings → API Keys",
     "ANTHROPIC_BASE_URL": "leave unset for https://api.anthropic.com",
+    "ANTHROPIC_ADMIN_API_KEY": "console.anthropic.com → Settings → Admin Keys (starts with "
+    "sk-ant-admin; only an organization admin can create one); used only by "
+    "`python -m bot usage reconcile`",
     "ANTHROPIC_MAX_RETRIES": "a whole number ≥ 0, e.g. 2",
     "ANTHROPIC_TIMEOUT": "seconds, a number > 0, e.g. 600",
     "CLAUDE_MODEL": "a model id such as claude-sonnet-5-5",

@@ -6,6 +6,7 @@ its traceback, goes to the log; users only ever see `user_message`, never except
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from enum import StrEnum
 
 
@@ -30,6 +31,9 @@ class ClaudeFailure(StrEnum):
     STREAM_CUT = "stream_cut"
     BAD_REQUEST = "bad_request"
     UNAVAILABLE = "unavailable"
+    # The organisation's monthly Anthropic spend limit (or its contract or ramp limit): no
+    # retry helps before the limit resets or an admin raises it.
+    SPEND_LIMIT = "spend_limit"
 
 
 # Short, plain notes appended to the reply; each says whether trying again will help.
@@ -50,6 +54,7 @@ FAILURE_NOTES: dict[ClaudeFailure, str] = {
         "if it keeps happening, please tell an admin."
     ),
     ClaudeFailure.UNAVAILABLE: "Claude is unavailable right now. Please try again shortly.",
+    ClaudeFailure.SPEND_LIMIT: "Your organisation has reached its Claude spend limit.",
 }
 
 
@@ -62,4 +67,22 @@ class ClaudeError(BotError):
 
     @property
     def user_message(self) -> str:  # type: ignore[override]
+        if self.failure == ClaudeFailure.SPEND_LIMIT:
+            return spend_limit_note(datetime.now(UTC))
         return FAILURE_NOTES[self.failure]
+
+
+def spend_limit_resets(now: datetime) -> datetime:
+    """Anthropic's monthly spend limits reset at 00:00 UTC on the 1st."""
+    moment = now.astimezone(UTC)
+    year, month = (moment.year + 1, 1) if moment.month == 12 else (moment.year, moment.month + 1)
+    return datetime(year, month, 1, tzinfo=UTC)
+
+
+def spend_limit_note(now: datetime) -> str:
+    resets = spend_limit_resets(now)
+    return (
+        "Your organisation has reached its Claude spend limit, so I can't answer until it "
+        f"resets on {resets:%-d %B %Y} at 00:00 UTC. Retrying won't help before then: "
+        "please tell an admin (they can raise the limit in the Claude Console)."
+    )

@@ -14,6 +14,7 @@ TOKEN_KINDS = {
     "cache_write_5m": "cache_write_5m_tokens",
     "cache_write_1h": "cache_write_1h_tokens",
     "cache_read": "cache_read_tokens",
+    "thinking": "thinking_tokens",  # a part of output, billed as output
 }
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
@@ -35,6 +35,9 @@ class Health:
     chat: ChatApi | None = None
     metrics: Metrics | None = None
     accepting: bool = False  # False before start-up ends and from shutdown on
+    # The organisation's Anthropic spend limit as last seen: reported, but still healthy
+    # (the bot runs and tells people why it cannot answer).
+    spend_limit: Callable[[], dict[str, Any] | None] = lambda: None
 
     @property
     def ready(self) -> bool:
@@ -88,13 +91,21 @@ def web_app(
 
     async def healthz(_request: web.Request) -> web.Response:
         status = 200 if health.ready else 503
-        body = {
+        body: dict[str, Any] = {
             "status": "ok"
             if health.ready
             else ("stopping" if health.slack == "stopping" else "starting"),
             "database": "ok" if health.migrated else "pending",
             "slack": health.slack,
         }
+        spend_limit = health.spend_limit()
+        if spend_limit is not None:
+            body["claude"] = {
+                "status": "spend_limit_reached",
+                "message": "The organisation's Anthropic spend limit is reached: no answers "
+                f"until {spend_limit['resets_at']} unless an admin raises it.",
+                **spend_limit,
+            }
         return web.json_response(body, status=status)
 
     # Room for the largest /chat message (4 bytes a character at worst) and its JSON.

@@ -30,6 +30,7 @@ from bot.engine.admission import Admission, ReplySettings
 from bot.engine.limits import RateLimiter
 from bot.engine.recording import Recorder
 from bot.engine.recovery import Recovery, new_process_id
+from bot.engine.spend_limit import SpendLimit
 from bot.http.chat import ChatApi
 from bot.metrics import Metrics
 from bot.slack.admins import Admins
@@ -117,7 +118,9 @@ async def build(settings: Settings, stack: contextlib.AsyncExitStack) -> Service
     admission = Admission(
         store=services.store,
         claude=claude,
-        budgets=Budgets(budget_store, defaults, prices),
+        budgets=Budgets(
+            budget_store, defaults, prices, hold_seconds=settings.claude_deadline_seconds + 120
+        ),
         limiter=RateLimiter(
             per_minute=settings.user_requests_per_minute,
             concurrent=settings.max_concurrent_requests,
@@ -147,6 +150,12 @@ async def build(settings: Settings, stack: contextlib.AsyncExitStack) -> Service
             deadlines=deadlines,
             in_flight=services.in_flight,
             owner=owner,
+            spend_limit=SpendLimit(
+                clock=utcnow,
+                claim=lambda team, day: budget_store.claim_warning(
+                    team, "anthropic", "spend_limit", "daily", day
+                ),
+            ),
         )
     )
     services.recovery = Recovery(

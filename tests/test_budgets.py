@@ -70,14 +70,15 @@ async def test_over_budget_is_refused_before_any_model_call(
 async def test_the_80_percent_warning_comes_once(
     fake_slack: FakeSlack, fake_anthropic: FakeAnthropic, database_url: str
 ) -> None:
-    # Worst case of one request: ~420 input tokens (mostly the system prompt) · $2
-    # + 100 max tokens · $10 ≈ 1,840 µ$.
+    # Worst case of one short question (no thinking on Sonnet 5.5): ~420 prompt tokens
+    # (mostly the system prompt) · $2.50 (each may be a cache write) + 100 max tokens · $10,
+    # × 1.1 (the workspace may run in the dearer US region) ≈ 2,250 µ$.
     settings = make_settings(
         fake_slack,
         fake_anthropic,
         database_url,
         budget_daily_usd="0.0125",
-        claude_max_tokens=100,
+        max_tokens_short=100,
         channel_memory_turns=0,
     )
     fake_anthropic.enqueue(
@@ -87,7 +88,7 @@ async def test_the_80_percent_warning_comes_once(
     )
     async with start_bot(settings) as bot:
         for i in range(3):
-            await bot.mention(f"q{i}")
+            await bot.mention(f"--short q{i}")
             await bot.wait_for_usage(i + 1)
         await settle()
 
@@ -163,23 +164,23 @@ async def test_admin_sets_budgets_from_slack(
 async def test_requests_in_flight_hold_their_worst_case_against_the_budget(
     fake_slack: FakeSlack, fake_anthropic: FakeAnthropic, database_url: str
 ) -> None:
-    # One request's worst case is about 1,840 µ$ (see above); two at once would need 3,680.
+    # One request's worst case is about 2,250 µ$ (see above); two at once would need 4,500.
     settings = make_settings(
         fake_slack,
         fake_anthropic,
         database_url,
         budget_daily_usd="0.003",
-        claude_max_tokens=100,
+        max_tokens_short=100,
         channel_memory_turns=0,
     )
     fake_anthropic.enqueue(Reply(chunks=["slow "] * 10, delay=0.1, input_tokens=1, output_tokens=1))
     async with start_bot(settings) as bot:
-        await bot.mention("first")
+        await bot.mention("--short first")
         await fake_anthropic.wait_for_requests(1)
-        await bot.mention("second, while the first is being written")
+        await bot.mention("--short second, while the first is being written")
         await fake_slack.wait_for(lambda: bool(fake_slack.ephemerals))
         await bot.wait_for_usage(1)
-        await bot.mention("third, after the first was recorded")
+        await bot.mention("--short third, after the first was recorded")
         await bot.wait_for_usage(2)
 
     assert (

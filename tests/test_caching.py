@@ -45,13 +45,13 @@ async def test_cache_marks_and_cache_reads_flow_into_the_cost(
     assert rows[0].cache_read_tokens == 0
     assert rows[1].cache_read_tokens == rows[0].cache_write_5m_tokens
     assert rows[2].cache_read_tokens == rows[1].cache_read_tokens + rows[1].cache_write_5m_tokens
-    # Reads are priced at $0.10 per million (Sonnet 5.5), writes at $2.50, input at $2.
+    # Reads are priced at $0.20 per million (Sonnet 5.5), writes at $2.50, input at $2.
     for row in rows:
         expected = (
             row.input_tokens * 2
             + row.output_tokens * 10
             + row.cache_write_5m_tokens * Decimal("2.5")
-            + row.cache_read_tokens * Decimal("0.1")
+            + row.cache_read_tokens * Decimal("0.2")
         )
         assert row.cost_micros == int(expected.quantize(Decimal(1), ROUND_HALF_UP))
     assert rows[2].cache_savings_micros is not None

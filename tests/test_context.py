@@ -10,6 +10,7 @@ from tests.rig import CHANNEL, TEAM_ID, conversation, make_settings, start_bot, 
 
 WINDOW = 4000
 MAX_TOKENS = 500
+MODEL = "claude-haiku-4-5"
 
 
 async def test_long_history_is_trimmed_to_the_budget(
@@ -21,6 +22,8 @@ async def test_long_history_is_trimmed_to_the_budget(
         database_url,
         claude_context_window=WINDOW,
         claude_max_tokens=MAX_TOKENS,
+        # A model that does not think: max_tokens is the answer's alone, as budgeted here.
+        claude_model=MODEL,
         channel_memory_turns=0,
     )
     budget = budget_for(WINDOW, MAX_TOKENS)
@@ -56,6 +59,8 @@ async def test_a_question_too_long_for_the_window_gets_a_clear_message(
         database_url,
         claude_context_window=WINDOW,
         claude_max_tokens=MAX_TOKENS,
+        # A model that does not think: max_tokens is the answer's alone, as budgeted here.
+        claude_model=MODEL,
     )
     async with start_bot(settings) as bot:
         mention = await bot.mention("word " * 4000)

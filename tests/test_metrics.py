@@ -27,9 +27,9 @@ async def test_metrics_reflect_a_run(
     )
     fake_slack.fail_next("chat.update", "ratelimited", retry_after=1)
     async with start_bot(settings) as bot:
-        await bot.mention("one", user="U0A")
+        await bot.mention("--short one", user="U0A")
         await bot.wait_for_usage(1)
-        await bot.mention("two", user="U0A")
+        await bot.mention("--short two", user="U0A")
         await bot.wait_for_usage(2)
         await bot.mention("x" * 30000, user="U0B")  # its worst case passes the $0.02
         await fake_slack.wait_for(lambda: bool(fake_slack.ephemerals))
@@ -42,8 +42,8 @@ async def test_metrics_reflect_a_run(
     assert value(text, 'claude_requests_total{outcome="error",surface="slack"}') == 1
     assert value(text, 'claude_tokens_total{kind="output"}') == 10
     assert value(text, 'claude_tokens_total{kind="cache_read"}') == 50
-    # 100 · $2 + 10 · $10 + 50 · $0.10 per million
-    assert value(text, "claude_cost_usd_total") == 0.000305
+    # 100 · $2 + 10 · $10 + 50 · $0.20 per million
+    assert value(text, "claude_cost_usd_total") == 0.00031
     assert value(text, "claude_time_to_first_token_seconds_count") == 1
     assert value(text, "claude_request_duration_seconds_count") == 2
     assert value(text, "claude_streams_in_flight") == 0

@@ -19,7 +19,8 @@ LEDGER_COLUMNS = {
     "resolved_model", "input_tokens", "output_tokens", "cache_write_5m_tokens",
     "cache_write_1h_tokens", "cache_read_tokens", "stop_reason", "request_id", "ttft_ms",
     "latency_ms", "outcome", "error_kind", "cost_micros", "cache_savings_micros",
-    "price_version", "day", "created_at",
+    "price_version", "day", "created_at", "thinking_tokens", "inference_geo", "speed",
+    "web_search_requests", "web_fetch_requests", "estimate_micros", "stop_detail",
 }  # fmt: skip
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from bot.claude.thinking import THINKING_ALLOWANCE
 from bot.config import Settings
 from bot.engine.kinds import classify
 from bot.slack.views import CONTINUE_ACTION_ID
@@ -50,11 +51,13 @@ async def test_max_tokens_follows_the_task(
             await bot.mention(question)
             await bot.wait_for_usage(i + 1)
 
+    # The answer's own length per kind, plus room to think where the model may think
+    # (a short question on Sonnet 5.5 gets no up-front thinking: bot.claude.thinking).
     assert [r.body["max_tokens"] for r in fake_anthropic.message_requests] == [
         settings.max_tokens_short,
-        settings.max_tokens_code,
-        settings.max_tokens_long,
-        settings.claude_max_tokens,
+        settings.max_tokens_code + THINKING_ALLOWANCE["high"],
+        settings.max_tokens_long + THINKING_ALLOWANCE["medium"],
+        settings.claude_max_tokens + THINKING_ALLOWANCE["medium"],
     ]
     # The hint itself never reaches Claude.
     assert conversation(fake_anthropic.message_requests[2].body)[-1]["content"] == (

@@ -29,7 +29,7 @@ SONNET = {
     "out": Decimal(10),
     "w5m": Decimal("2.5"),
     "w1h": Decimal(4),
-    "read": Decimal("0.1"),
+    "read": Decimal("0.2"),
 }
 REPLIES = [
     # channel, user, reply
@@ -103,26 +103,29 @@ async def test_admin_report_matches_what_the_fake_reported(
 
     priced = [r for _c, _u, r in REPLIES if r.model is None]
     known = sum(micros(r) for r in priced)
-    assert known == 11_500 + 6_300
-    assert [row.cost_micros for row in rows] == [11_500, 6_300, None]
-    assert f"${known / 1e6:.4f} + unknown (1 unpriced)" in report
+    assert known == 11_500 + 6_600
+    assert [row.cost_micros for row in rows] == [11_500, 6_600, None]
+    # The unpriced model of no known family counts at the table's dearest prices:
+    # 40 · $10 + 7 · $50 = 750 µ$, shown as an estimate.
+    assert [row.estimate_micros for row in rows] == [11_500, 6_600, 750]
+    assert f"${known / 1e6:.4f} + ~$0.0008 estimated (1 unpriced)" in report
     assert "*Requests*\n3" in report
     assert f"*Input tokens*\n{sum(r.input_tokens or 0 for _c, _u, r in REPLIES):,}" in report
     assert f"*Output tokens*\n{sum(r.output_tokens or 0 for _c, _u, r in REPLIES):,}" in report
     assert "*Cache writes*\n3,000 (5 min) · 1,000 (1 h)" in report
     assert "*Cache reads*\n3,000" in report
-    # Caching: 3,000 reads at $2 instead of $0.10 saves 5,700 µ$; the writes cost
+    # Caching: 3,000 reads at $2 instead of $0.20 saves 5,400 µ$; the writes cost
     # 3,000 · 0.5 + 1,000 · 2 = 3,500 µ$ more than plain input.
-    assert f"saved ${(5_700 - 3_500) / 1e6:.4f}" in report
-    assert "1. <#C0CHAN>: $0.0115 + unknown (1 unpriced) · 2 req" in report
-    assert "2. <#C0OTHER>: $0.0063 · 1 req" in report
+    assert "saved $0.0019" in report
+    assert "1. <#C0CHAN>: $0.0115 + ~$0.0008 estimated (1 unpriced) · 2 req" in report
+    assert "2. <#C0OTHER>: $0.0066 · 1 req" in report
     assert "<@U0BOB>" in report
-    assert "`claude-unpriced-9`: unknown · 1 req" in report
+    assert "`claude-unpriced-9`: ~$0.0008 estimated (1 unpriced) · 1 req" in report
     assert "Day by day" in report
     # Narrowed to one channel and today.
     assert "<#C0OTHER> · today" in by_channel
     assert "*Requests*\n1" in by_channel
-    assert "$0.0063" in by_channel
+    assert "$0.0066" in by_channel
 
 
 async def test_admin_by_setting_and_refusal_for_others_leaks_no_figures(
@@ -186,7 +189,7 @@ async def test_command_line_prints_the_same_figures_in_three_formats(
         await ask_all(bot, fake_anthropic)
 
     table = run_cli(database_url, "--since", "7d")
-    assert "Cost          $0.0178 + unknown (1 unpriced)" in table
+    assert "Cost          $0.0181 + ~$0.0008 estimated (1 unpriced)" in table
     assert "Requests      3 (0 failed" in table
     assert "Cache writes  3,000 (5 min), 1,000 (1 h)" in table
 
@@ -198,14 +201,15 @@ async def test_command_line_prints_the_same_figures_in_three_formats(
         csv.DictReader(io.StringIO(run_cli(database_url, "--by", "model", "--format", "csv")))
     )
     by_model = {row["model"]: row for row in rows}
-    assert by_model["claude-sonnet-5-5"]["cost_micros"] == str(11_500 + 6_300)
-    assert by_model["claude-sonnet-5-5"]["cost_usd"] == "0.017800"
+    assert by_model["claude-sonnet-5-5"]["cost_micros"] == str(11_500 + 6_600)
+    assert by_model["claude-sonnet-5-5"]["cost_usd"] == "0.018100"
     assert by_model["claude-unpriced-9"]["cost_micros"] == ""
     assert by_model["claude-unpriced-9"]["unknown_cost_requests"] == "1"
 
     report = json.loads(run_cli(database_url, "--format", "json"))
     assert report["totals"]["requests"] == 3
-    assert report["totals"]["cost_micros"] == 17_800
+    assert report["totals"]["cost_micros"] == 18_100  # of the requests with a price
+    assert report["totals"]["estimated_micros"] == 750
     assert report["totals"]["unknown_cost_requests"] == 1
     assert report["totals"]["input_tokens"] == 1540
     assert {row["channel"] for row in report["top_channels"]} == {"C0CHAN", "C0OTHER"}

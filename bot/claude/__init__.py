@@ -14,13 +14,21 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncGenerator, Sequence
+from typing import Any
 
 import anthropic
 import httpx2
 from anthropic.types import MessageParam, TextBlockParam
 
-from bot.claude.failures import describe, failed, merge_usage, status_failure
-from bot.claude.types import Deadlines, Finished, Prompt, Role, Usage
+from bot.claude.failures import (
+    NoRetryAtSpendLimit,
+    describe,
+    failed,
+    merge_usage,
+    status_failure,
+)
+from bot.claude.thinking import ThinkingPlan
+from bot.claude.types import Deadlines, Finished, Prompt, Role, Thinking, Usage
 from bot.errors import ClaudeError, ClaudeFailure
 
 __all__ = [
@@ -30,6 +38,8 @@ __all__ = [
     "Finished",
     "Prompt",
     "Role",
+    "Thinking",
+    "ThinkingPlan",
     "Usage",
 ]
 
@@ -51,6 +61,7 @@ class Claude:
             base_url=base_url,
             max_retries=max_retries,
             timeout=httpx2.Timeout(timeout, connect=min(timeout, 10.0)),
+            middleware=[NoRetryAtSpendLimit()],
         )
         return cls(client)
 
@@ -63,10 +74,12 @@ class Claude:
         model: str,
         system: str,
         prompts: Sequence[Prompt],
-        max_tokens: int,
+        plan: ThinkingPlan,
         deadlines: Deadlines | None = None,
     ) -> AnswerStream:
         """A stream of the answer's text; its `finished` holds what is known so far.
+
+        `plan` says how much Claude may think and sets max_tokens to leave room for it.
 
         The system prompt and the conversation before the newest question are marked for
         prompt caching: the next turn of the conversation reads them at the cache price.
@@ -80,7 +93,7 @@ class Claude:
             model=model,
             system=system_blocks,
             messages=messages,
-            max_tokens=max_tokens,
+            plan=plan,
             deadlines=deadlines or Deadlines(),
         )
 
@@ -111,29 +124,30 @@ class AnswerStream:
         model: str,
         system: list[TextBlockParam],
         messages: list[MessageParam],
-        max_tokens: int,
+        plan: ThinkingPlan,
         deadlines: Deadlines,
     ) -> None:
         self._client = client
         self._model = model
         self._system = system
-        self._max_tokens = max_tokens
+        self._plan = plan
         self._messages = messages
         self._deadlines = deadlines
         self.finished = Finished()
-        self.deltas = 0
+        self.deltas = 0  # text deltas
+        self._events = 0  # text and thinking deltas: signs of life
 
     def _next_deadline(self, loop_now: float, start: float) -> tuple[float, str]:
         # Each wait gets its own deadline, so no timer ever spans a `yield` to the caller.
         d = self._deadlines
         limits = [(start + d.total, f"no complete answer within {d.total:g} s")]
-        if self.deltas:
+        if self._events:  # thinking counts: a model may think for a while before it writes
             limits.append((loop_now + d.stall, f"the stream stalled for {d.stall:g} s"))
         else:
-            limits.append((start + d.first_token, f"no first text within {d.first_token:g} s"))
+            limits.append((start + d.first_token, f"no first token within {d.first_token:g} s"))
         return min(limits)
 
-    async def __aiter__(self) -> AsyncGenerator[str, None]:
+    async def __aiter__(self) -> AsyncGenerator[str | Thinking, None]:
         started = time.monotonic()
         loop = asyncio.get_running_loop()
         start = loop.time()
@@ -141,11 +155,13 @@ class AnswerStream:
         why = ""
         try:
             async with contextlib.AsyncExitStack() as stack:
+                plan = self._plan
                 manager = self._client.messages.stream(
                     model=self._model,
                     system=self._system,
-                    max_tokens=self._max_tokens,
+                    max_tokens=plan.max_tokens,
                     messages=self._messages,
+                    **_thinking_options(plan),
                 )
                 when, why = self._next_deadline(loop.time(), start)
                 async with asyncio.timeout_at(when):
@@ -164,7 +180,23 @@ class AnswerStream:
                         merge_usage(done.usage, event.message.usage)
                     elif event.type == "message_delta":
                         done.stop_reason = event.delta.stop_reason
+                        detail = getattr(event.delta, "stop_details", None)
+                        done.stop_detail = getattr(detail, "category", None)
                         merge_usage(done.usage, event.usage)
+                    elif event.type == "content_block_start" and event.content_block.type in (
+                        "thinking",
+                        "redacted_thinking",
+                    ):
+                        # Never shown: the surface only learns that Claude is thinking.
+                        self._events += 1
+                        if not done.thinking:
+                            done.thinking = True
+                            yield Thinking()
+                    elif event.type == "content_block_delta" and event.delta.type in (
+                        "thinking_delta",
+                        "signature_delta",
+                    ):
+                        self._events += 1
                     elif (
                         event.type == "content_block_delta"
                         and event.delta.type == "text_delta"
@@ -173,6 +205,7 @@ class AnswerStream:
                         if done.ttft_ms is None:
                             done.ttft_ms = _ms_since(started)
                         self.deltas += 1
+                        self._events += 1
                         yield event.delta.text
             if done.stop_reason is None:
                 # A stream closed cleanly without message_delta: the answer is incomplete.
@@ -211,6 +244,15 @@ class AnswerStream:
                 done.request_id,
                 exc_info=done.error.__cause__,
             )
+
+
+def _thinking_options(plan: ThinkingPlan) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    if plan.thinking is not None:
+        options["thinking"] = plan.thinking
+    if plan.output_config is not None:
+        options["output_config"] = plan.output_config
+    return options
 
 
 def _message(prompt: Prompt, *, cached: bool = False) -> MessageParam:

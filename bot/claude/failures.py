@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import anthropic
 
 from bot.claude.types import Usage
@@ -15,9 +18,17 @@ def failed(kind: ClaudeFailure, error: BaseException) -> ClaudeError:
     return failure
 
 
+# 429s that no retry fixes before the month (or the contract) turns over.
+SPEND_LIMIT_CODES = frozenset(
+    {"enforced_spend_limit_reached", "contract_spend_limit_reached", "ramp_limit_exceeded"}
+)
+
+
 def status_failure(error: anthropic.APIStatusError) -> ClaudeFailure:
     # A mid-stream `error` event arrives as a plain APIStatusError with status 200;
     # its kind is only in `error.type`, so classify by type first, then by status.
+    if error.error_code in SPEND_LIMIT_CODES:
+        return ClaudeFailure.SPEND_LIMIT
     by_type = {
         "overloaded_error": ClaudeFailure.OVERLOADED,
         "rate_limit_error": ClaudeFailure.RATE_LIMITED,
@@ -53,9 +64,25 @@ def merge_usage(
         usage.input_tokens = reported.input_tokens
     if reported.cache_read_input_tokens is not None:
         usage.cache_read = reported.cache_read_input_tokens
+    details = reported.output_tokens_details
+    if details is not None:
+        usage.thinking_tokens = details.thinking_tokens
+    tools = reported.server_tool_use
+    if tools is not None:
+        usage.web_search_requests = tools.web_search_requests
+        usage.web_fetch_requests = tools.web_fetch_requests
+    for name in ("inference_geo", "speed"):
+        value = getattr(reported, name, None)
+        if value is not None:
+            setattr(usage, name, value)
     written = reported.cache_creation_input_tokens
+    # message_delta's type has no TTL breakdown; a server that sends one anyway arrives as
+    # a plain dict (an extra field), so read either shape.
     detail = getattr(reported, "cache_creation", None)
-    if detail is not None:
+    if isinstance(detail, dict):
+        usage.cache_write_5m = int(detail.get("ephemeral_5m_input_tokens") or 0)
+        usage.cache_write_1h = int(detail.get("ephemeral_1h_input_tokens") or 0)
+    elif detail is not None:
         usage.cache_write_5m = detail.ephemeral_5m_input_tokens
         usage.cache_write_1h = detail.ephemeral_1h_input_tokens
     elif written is not None and written != usage.cache_write_5m + usage.cache_write_1h:
@@ -66,3 +93,31 @@ def merge_usage(
 
 def describe(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}"
+
+
+class NoRetryAtSpendLimit(anthropic.Middleware):
+    """The SDK retries every 429, but one for a spend limit fails the same way until the
+    limit resets: mark it not retryable (the SDK's own `x-should-retry` rule) and fail at once.
+    """
+
+    async def handle_async(
+        self, request: anthropic.APIRequest, call_next: anthropic.AsyncCallNext
+    ) -> anthropic.AsyncAPIResponse[Any]:
+        response = await call_next(request)
+        raw = response.http_response
+        if raw.status_code == 429:
+            await raw.aread()
+            try:
+                body = json.loads(raw.content)
+            except ValueError:
+                return response
+            if anthropic_error_code(body) in SPEND_LIMIT_CODES:
+                raw.headers["x-should-retry"] = "false"
+        return response
+
+
+def anthropic_error_code(body: object) -> str | None:
+    error = body.get("error") if isinstance(body, dict) else None
+    details = error.get("details") if isinstance(error, dict) else None
+    code = details.get("error_code") if isinstance(details, dict) else None
+    return code if isinstance(code, str) else None

@@ -27,6 +27,11 @@ class Usage:
     cache_write_5m: int = 0
     cache_write_1h: int = 0
     cache_read: int = 0
+    thinking_tokens: int = 0  # part of output_tokens, billed as output
+    inference_geo: str | None = None  # where it ran ("us" costs more)
+    speed: str | None = None  # "standard" | "fast"
+    web_search_requests: int = 0
+    web_fetch_requests: int = 0
 
 
 @dataclass
@@ -35,12 +40,19 @@ class Finished:
 
     usage: Usage = field(default_factory=Usage)
     stop_reason: str | None = None
+    stop_detail: str | None = None  # a refusal's category, when Anthropic names one
     model: str | None = None
     request_id: str | None = None
     ttft_ms: int | None = None
     latency_ms: int = 0
     error: ClaudeError | None = None
     cancelled: bool = False
+    thinking: bool = False  # Claude thought before (or instead of) answering
+
+
+@dataclass(frozen=True)
+class Thinking:
+    """Yielded by a stream once, when Claude starts thinking: the text is still to come."""
 
 
 @dataclass(frozen=True)

@@ -2,28 +2,30 @@
 
 A budget is a limit in micro-dollars for the workspace, a channel or a user, per UTC day or
 UTC calendar month. An admin's setting (stored) wins over the settings' default; an admin
-can also turn a budget off. Before each Claude request the worst case (input tokens at the
-input price plus max_tokens at the output price) must fit what is left of every budget.
+can also turn a budget off. Before each Claude request the worst case (every prompt token
+at the highest of its input and cache-write prices, in the long-prompt tier where the prompt
+reaches it, plus max_tokens at the output price) must fit what is left of every budget, and
+is held against them all, in the database, until the request's cost is in the ledger.
+Requests whose model has no price count at a conservative estimate, never at $0.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
 from bot.cost.prices import PriceTable
 from bot.cost.prices import money as dollars
-from bot.store.budget_store import CHANNEL, USER, WORKSPACE, BudgetStore
+from bot.store.budget_store import CHANNEL, USER, WORKSPACE, BudgetStore, Over
+from bot.store.budget_store import Window as HeldWindow
 
 log = logging.getLogger(__name__)
 
 PERIODS = ("daily", "monthly")
-
-
-def _nothing() -> None:
-    return None
+# How long a hold counts if its request is never recorded (its process died): well past the
+# longest a request may stream.
+HOLD_SECONDS = 900.0
 
 
 WARN_AT = 0.8
@@ -108,12 +110,30 @@ class Refusal:
         )
 
 
+@dataclass
+class Hold:
+    """A request's worst case, held against its budgets until `release` (idempotent)."""
+
+    store: BudgetStore
+    ids: list[int] = field(default_factory=list)
+
+    async def release(self) -> None:
+        ids, self.ids = self.ids, []
+        await self.store.release(ids)
+
+
 class Budgets:
-    def __init__(self, store: BudgetStore, defaults: BudgetDefaults, prices: PriceTable) -> None:
+    def __init__(
+        self,
+        store: BudgetStore,
+        defaults: BudgetDefaults,
+        prices: PriceTable,
+        hold_seconds: float = HOLD_SECONDS,
+    ) -> None:
         self._store = store
         self._defaults = defaults
         self._prices = prices
-        self._held: dict[tuple[str, str, str, str, str], int] = {}  # worst cases in flight
+        self._hold_seconds = hold_seconds
 
     async def limits(self, team_id: str, channel_id: str, user_id: str) -> list[Limit]:
         stored = {(b.scope, b.target, b.period): b for b in await self._store.budgets(team_id)}
@@ -132,12 +152,9 @@ class Budgets:
                     limits.append(Limit(scope, target, period, default, None, None))
         return limits
 
-    def worst_case(self, model: str, input_tokens: int, max_tokens: int) -> int | None:
-        row = self._prices.lookup(model)
-        if row is None or row.base.input is None or row.base.output is None:
-            return None
-        cost = input_tokens * row.base.input + max_tokens * row.base.output
-        return int(cost.to_integral_value())
+    def worst_case(self, model: str, input_tokens: int, max_tokens: int) -> int:
+        # The bot marks its cache breakpoints with the default 5-minute TTL.
+        return self._prices.worst_case(model, input_tokens, max_tokens, cache_write_1h=False)
 
     async def check(
         self,
@@ -149,50 +166,41 @@ class Budgets:
         input_tokens: int,
         max_tokens: int,
         now: datetime,
-    ) -> Refusal | Callable[[], None]:
-        """The first budget this request could pass, recorded as a refusal; or, when it fits,
-        a release for the worst case it now holds against each budget until it is recorded
-        (so that requests running at once cannot pass a budget together)."""
+    ) -> Refusal | Hold:
+        """The first budget this request could pass, recorded as a refusal; or, when it fits
+        them all, its worst case held against each until the request is recorded, so that
+        requests running at once, in any process, cannot pass a budget together."""
         limits = await self.limits(team_id, channel_id, user_id)
-        estimate = self.worst_case(model, input_tokens, max_tokens) if limits else 0
-        if estimate is None:
-            log.warning("model %s has no price: budgets cannot be checked", model)
-            return _nothing
-        keys = []
+        if not limits:
+            return Hold(self._store)
+        estimate = self.worst_case(model, input_tokens, max_tokens)
+        windows = []
         for limit in limits:
             span = window(limit.period, now)
-            key = (team_id, limit.scope, limit.target, limit.period, span.start.isoformat())
-            keys.append(key)
-            spent = await self._store.spent(
-                team_id, limit.scope, limit.target, span.start.isoformat(), span.end.isoformat()
-            )
-            spent += self._held.get(key, 0)
-            if spent + estimate > limit.limit_micros:
-                await self._store.record_refusal(
-                    team_id,
-                    channel_id,
-                    user_id,
-                    scope=limit.scope,
-                    period=limit.period,
-                    estimate_micros=estimate,
-                    day=now.date().isoformat(),
+            windows.append(
+                HeldWindow(
+                    limit.scope,
+                    limit.target,
+                    limit.period,
+                    span.start.isoformat(),
+                    span.end.isoformat(),
+                    limit.limit_micros,
                 )
-                return Refusal(limit, spent, estimate, span.resets_at)
-        for key in keys:
-            self._held[key] = self._held.get(key, 0) + estimate
-        released = False
-
-        def release() -> None:
-            nonlocal released
-            if released:
-                return
-            released = True
-            for key in keys:
-                self._held[key] -= estimate
-                if not self._held[key]:
-                    del self._held[key]
-
-        return release
+            )
+        held = await self._store.hold(team_id, windows, estimate, self._hold_seconds)
+        if not isinstance(held, Over):
+            return Hold(self._store, held)
+        limit = limits[held.index]
+        await self._store.record_refusal(
+            team_id,
+            channel_id,
+            user_id,
+            scope=limit.scope,
+            period=limit.period,
+            estimate_micros=estimate,
+            day=now.date().isoformat(),
+        )
+        return Refusal(limit, held.used_micros, estimate, window(limit.period, now).resets_at)
 
     async def warnings(
         self, *, team_id: str, channel_id: str, user_id: str, now: datetime

@@ -1,174 +1,214 @@
 """Prices and cost maths. Pure, apart from reading the TOML price files it is given.
 
 Usage `input_tokens` excludes cache tokens, so
-    cost = input·P_in + write_5m·P_w5m + write_1h·P_w1h + read·P_read + output·P_out.
+    cost = (input·P_in + write_5m·P_w5m + write_1h·P_w1h + read·P_read + output·P_out)
+           × geo × speed + tool fees.
 Prices are US dollars per million tokens, so tokens × price is exactly micro-dollars: costs
-are summed as Decimals and rounded once, to whole micro-dollars. A model without a price, or
-a token kind used without a price, gives an unknown cost (None), never $0.
+are summed as Decimals and rounded once, half-up, to whole micro-dollars.
+
+Two answers, because they serve different readers. The exact cost is None when any figure
+it needs is unknown: the ledger must not pass a guess off as the bill, and must never say $0.
+The estimate is always a number, filled from the dearest comparable price, so budgets and
+reports can still count the request without under-counting it.
 """
 
 from __future__ import annotations
 
-import hashlib
-import re
-import tomllib
+from collections.abc import Iterable
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from importlib import resources
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
-from typing import Any
 
-from bot.errors import ConfigError
+from bot.cost.model_ids import canonical_model, model_family
+from bot.cost.money import money, usd
+from bot.cost.price_file import PriceFile, read_price_files
+from bot.cost.rates import KINDS, ModelPrice, Prices, Tokens
 
-KINDS = ("input", "output", "cache_write_5m", "cache_write_1h", "cache_read")
-_DATED = re.compile(r"-\d{8}$")
+__all__ = [
+    "KINDS",
+    "Cost",
+    "ModelPrice",
+    "PriceTable",
+    "Prices",
+    "Tokens",
+    "canonical_model",
+    "load_price_table",
+    "model_family",
+    "money",
+    "usd",
+]
+
+# Values that cost nothing extra without being listed: the API's own defaults.
+_NEUTRAL = {"inference_geo": "global", "speed": "standard"}
+# [tools] fees are per 1,000 uses; a dollar is 1,000,000 µ$, so one use costs fee × 1,000 µ$.
+_MICROS_PER_USE_PER_FEE = 1_000
 
 
 @dataclass(frozen=True)
-class Tokens:
-    input: int = 0
-    output: int = 0
-    cache_write_5m: int = 0
-    cache_write_1h: int = 0
-    cache_read: int = 0
+class Cost:
+    micros: int | None  # exact, or None when a price, multiplier or fee it needs is unknown
+    estimate_micros: int  # equal to micros when that is known; never below what is known
 
     @property
-    def prompt(self) -> int:
-        """Every input token of the request, cached or not (what long-context tiers count)."""
-        return self.input + self.cache_write_5m + self.cache_write_1h + self.cache_read
+    def estimated(self) -> bool:
+        return self.micros is None
 
 
 @dataclass(frozen=True)
-class Prices:
-    """US dollars per million tokens; None where no price was found."""
-
-    input: Decimal | None = None
-    output: Decimal | None = None
-    cache_write_5m: Decimal | None = None
-    cache_write_1h: Decimal | None = None
-    cache_read: Decimal | None = None
-
-
-@dataclass(frozen=True)
-class ModelPrice:
-    model: str
-    base: Prices
-    source: str = ""
-    checked: str = ""
-    long_context_above: int | None = None
-    long_context: Prices | None = None
-
-    def for_request(self, tokens: Tokens) -> Prices:
-        # A long-context tier prices the whole request once its prompt passes the threshold.
-        above = self.long_context_above
-        if above is not None and self.long_context is not None and tokens.prompt > above:
-            return self.long_context
-        return self.base
-
-
-@dataclass(frozen=True)
-class PriceTable:
-    version: str
-    models: dict[str, ModelPrice]
-
+class PriceTable(PriceFile):
     def lookup(self, model: str | None) -> ModelPrice | None:
-        """The price row of a model id; a dated id (`…-20251001`) falls back to its alias."""
+        """The price row of a model id, under its own name or its canonical one.
+
+        No family or fallback row here: an id without a row is unknown by name, so the
+        caller can log exactly which model needs a price.
+        """
         if not model:
             return None
-        return self.models.get(model) or self.models.get(_DATED.sub("", model))
+        return self.models.get(model) or self.models.get(canonical_model(model))
 
-    def cost_micros(self, model: str | None, tokens: Tokens) -> int | None:
-        row = self.lookup(model)
-        if row is None:
-            return None
-        prices = row.for_request(tokens)
+    def cost(
+        self,
+        model: str | None,
+        tokens: Tokens,
+        *,
+        inference_geo: str | None = None,
+        speed: str | None = None,
+        web_searches: int = 0,
+        web_fetches: int = 0,
+    ) -> Cost:
+        exact = True
+        prices = self._tier(model, tokens.prompt)
         total = Decimal(0)
         for kind in KINDS:
-            count = getattr(tokens, kind)
+            count: int = getattr(tokens, kind)
             if not count:
                 continue
-            price = getattr(prices, kind)
+            price = prices.of(kind) if prices else None
             if price is None:
-                return None
+                exact = False
+                price = self._fill(model, kind, tokens.prompt)
             total += count * price
-        return int(total.to_integral_value(rounding=ROUND_HALF_UP))
+        for section, value in (("inference_geo", inference_geo), ("speed", speed)):
+            factor = self._multiplier(section, value)
+            if factor is None:
+                exact = False
+                factor = self._highest_multiplier(section)
+            total *= factor
+        for tool, uses in (("web_search", web_searches), ("web_fetch", web_fetches)):
+            if not uses:
+                continue
+            fee = self.tools.get(tool)
+            if fee is None:
+                exact = False
+                fee = max(self.tools.values(), default=Decimal(0))
+            total += uses * fee * _MICROS_PER_USE_PER_FEE
+        micros = _round(total)
+        return Cost(micros if exact else None, micros)
+
+    def cost_micros(self, model: str | None, tokens: Tokens) -> int | None:
+        """The exact cost of the tokens alone; None when unknown (see `cost`)."""
+        return self.cost(model, tokens).micros
+
+    def worst_case(
+        self,
+        model: str | None,
+        prompt_tokens: int,
+        max_tokens: int,
+        *,
+        inference_geo: str | None = None,
+        cache_write_1h: bool = True,
+    ) -> int:
+        """The most a request could cost, for holding against a budget before it is sent.
+
+        Every prompt token is priced at the dearest of input and cache write, since the
+        request may write all of it to the cache; `cache_write_1h=False` is for a caller
+        that marks only 5-minute breakpoints. `inference_geo=None` means the workspace
+        default, which the bot cannot see, so the dearest region is assumed.
+        """
+        prices = self._tier(model, prompt_tokens)
+
+        def price(kind: str) -> Decimal:
+            known = prices.of(kind) if prices else None
+            return known if known is not None else self._fill(model, kind, prompt_tokens)
+
+        writes = ("cache_write_5m", "cache_write_1h") if cache_write_1h else ("cache_write_5m",)
+        prompt_price = max(price(kind) for kind in ("input", *writes))
+        geo = self._multiplier("inference_geo", inference_geo) if inference_geo else None
+        if geo is None:
+            geo = self._highest_multiplier("inference_geo")
+        return _round((prompt_tokens * prompt_price + max_tokens * price("output")) * geo)
 
     def cache_savings_micros(self, model: str | None, tokens: Tokens) -> int | None:
         """What caching saved: reads at the input price minus what reads and writes cost.
 
         Negative when cache writes (priced above input) have not yet paid for themselves.
         """
+        # The whole request's tier: pricing the cached part alone could pick the wrong one.
+        prices = self._tier(model, tokens.prompt)
+        if prices is None or prices.input is None:
+            return None
+        saved = Decimal(0)
+        for kind in ("cache_write_5m", "cache_write_1h", "cache_read"):
+            count: int = getattr(tokens, kind)
+            if not count:
+                continue
+            price = prices.of(kind)
+            if price is None:
+                return None
+            saved += count * (prices.input - price)
+        return _round(saved)
+
+    def _tier(self, model: str | None, prompt_tokens: int) -> Prices | None:
         row = self.lookup(model)
-        if row is None:
-            return None
-        prices = row.for_request(tokens)
-        cached = Tokens(
-            cache_write_5m=tokens.cache_write_5m,
-            cache_write_1h=tokens.cache_write_1h,
-            cache_read=tokens.cache_read,
-        )
-        actual = self.cost_micros(model, cached)
-        if actual is None or prices.input is None:
-            return None
-        uncached = (cached.prompt * prices.input).to_integral_value(rounding=ROUND_HALF_UP)
-        return int(uncached) - actual
+        return row.tier(prompt_tokens) if row else None
 
+    def _fill(self, model: str | None, kind: str, prompt_tokens: int) -> Decimal:
+        """A stand-in for an unknown price that does not under-count: the dearest price of
+        that kind in the model's family, else the admin's fallback row, else the table."""
+        family = model_family(model) if model else None
+        if family is not None:
+            kin = (row for name, row in self.models.items() if model_family(name) == family)
+            found = _highest(kin, kind, prompt_tokens)
+            if found is not None:
+                return found
+        if self.fallback is not None:
+            found = self.fallback.tier(prompt_tokens).of(kind)
+            if found is not None:
+                return found
+        # The shipped table prices every kind somewhere, so 0 is only for a hand-built table.
+        return _highest(self.models.values(), kind, prompt_tokens) or Decimal(0)
 
-def money(micros: int) -> str:
-    """Dollars for people: cents from a dollar up, hundredths of a cent below."""
-    dollars = micros / 1_000_000
-    return f"${dollars:,.2f}" if abs(dollars) >= 1 or not micros else f"${dollars:,.4f}"
+    def _multiplier(self, section: str, value: str | None) -> Decimal | None:
+        configured = self.multipliers.get(section, {})
+        if value in configured:
+            return configured[value]
+        if value is None or value == _NEUTRAL.get(section):
+            return Decimal(1)
+        return None
+
+    def _highest_multiplier(self, section: str) -> Decimal:
+        return max([Decimal(1), *self.multipliers.get(section, {}).values()])
 
 
 def load_price_table(override: Path | None = None) -> PriceTable:
-    """The shipped table, with PRICING_FILE's rows (if any) replacing or adding models."""
-    shipped = resources.files("bot.cost").joinpath("prices.toml").read_bytes()
-    table = _parse(shipped, "bot/cost/prices.toml")
-    if override is None:
-        return table
-    try:
-        extra_bytes = override.read_bytes()
-    except OSError as error:
-        raise ConfigError(
-            f"PRICING_FILE cannot be read ({type(error).__name__}): {override}"
-        ) from None
-    extra = _parse(extra_bytes, str(override))
-    digest = hashlib.sha256(extra_bytes).hexdigest()[:8]
-    # The version names both files, so a ledger row says exactly which prices it used.
-    return PriceTable(f"{table.version}+{extra.version}.{digest}", {**table.models, **extra.models})
-
-
-def _parse(raw: bytes, name: str) -> PriceTable:
-    try:
-        data = tomllib.loads(raw.decode("utf-8"))
-        models = {model: _model(model, row) for model, row in dict(data.get("models", {})).items()}
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError, ValueError, TypeError) as error:
-        raise ConfigError(f"Price file {name} is not valid: {error}") from None
-    return PriceTable(str(data.get("version", "custom")), models)
-
-
-def _model(model: str, row: dict[str, Any]) -> ModelPrice:
-    above = row.get("long_context_above")
-    tier = row.get("long_context")
-    return ModelPrice(
-        model=model,
-        base=_prices(row, model),
-        source=str(row.get("source", "")),
-        checked=str(row.get("checked", "")),
-        long_context_above=int(above) if above is not None else None,
-        long_context=_prices(tier, model) if tier is not None else None,
+    """The shipped table, with PRICING_FILE (if any) replacing or adding rows, multipliers,
+    tool fees and the fallback row."""
+    file = read_price_files(override)
+    return PriceTable(
+        version=file.version,
+        models=file.models,
+        fallback=file.fallback,
+        multipliers=file.multipliers,
+        tools=file.tools,
     )
 
 
-def _prices(row: dict[str, Any], model: str) -> Prices:
-    values: dict[str, Decimal] = {}
-    for kind in KINDS:
-        if kind in row:
-            try:
-                value = Decimal(str(row[kind]))
-            except InvalidOperation:
-                raise ValueError(f"{model}.{kind} is not a number: {row[kind]!r}") from None
-            if value < 0 or not value.is_finite():
-                raise ValueError(f"{model}.{kind} must be a price ≥ 0: {row[kind]!r}")
-            values[kind] = value
-    return Prices(**values)
+def _highest(rows: Iterable[ModelPrice], kind: str, prompt_tokens: int) -> Decimal | None:
+    # Each row at the tier it would charge for this request, so a long prompt compares
+    # long-context prices.
+    found = [p for row in rows if (p := row.tier(prompt_tokens).of(kind)) is not None]
+    return max(found, default=None)
+
+
+def _round(micros: Decimal) -> int:
+    return int(micros.to_integral_value(rounding=ROUND_HALF_UP))

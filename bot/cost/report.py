@@ -1,7 +1,8 @@
 """The usage report, shared by `/usage` in Slack and `python -m bot usage` on the command line.
 
 Periods are whole UTC days. Money is integer micro-dollars until it is shown; a cost that is
-unknown (a model without a price) is reported as unknown, never folded into $0.
+unknown (a model without a price) is shown as a conservative estimate, marked as one, never
+folded into $0.
 """
 
 from __future__ import annotations
@@ -142,8 +143,11 @@ def add(total: Sums, more: Sums) -> None:
 
 
 def cost_text(sums: Sums) -> str:
-    if sums.requests and sums.unknown_cost_requests == sums.requests:
-        return "unknown"
-    if sums.unknown_cost_requests:
-        return f"{money(sums.cost_micros)} + unknown ({sums.unknown_cost_requests} unpriced)"
-    return money(sums.cost_micros)
+    """The cost; requests without a price show at their conservative estimate, marked."""
+    unpriced = sums.unknown_cost_requests
+    if not unpriced:
+        return money(sums.cost_micros)
+    estimate = f"~{money(sums.estimated_micros)} estimated ({unpriced:,} unpriced)"
+    if unpriced == sums.requests:
+        return estimate
+    return f"{money(sums.cost_micros)} + {estimate}"

@@ -8,9 +8,9 @@ import json
 from datetime import timedelta
 from typing import Any, Literal
 
-from bot.cost.prices import money
+from bot.cost.prices import money, usd
 from bot.cost.report import UsageArgs, UsageReport, add, build_report, cost_text
-from bot.cost.usage_view import trend
+from bot.cost.usage_view import fitted_trend, outcome_parts, output_text
 from bot.store import Ledger, Scope, Sums
 from bot.store.ledger import GroupBy
 
@@ -59,8 +59,14 @@ def _sums_json(sums: Sums) -> dict[str, Any]:
         "cache_read_tokens": sums.cache_read_tokens,
         # Exact integers; a cost with unpriced requests says so instead of pretending.
         "cost_micros": sums.cost_micros if known else None,
-        "cost_usd": f"{sums.cost_micros / 1_000_000:.6f}" if known else None,
+        "cost_usd": usd(sums.cost_micros) if known else None,
         "unknown_cost_requests": sums.unknown_cost_requests,
+        "estimated_micros": sums.estimated_micros,
+        "thinking_tokens": sums.thinking_tokens,
+        "refused_requests": sums.refused_requests,
+        "spend_limited_requests": sums.spend_limited_requests,
+        "web_search_requests": sums.web_search_requests,
+        "web_fetch_requests": sums.web_fetch_requests,
         "cache_savings_micros": sums.cache_savings_micros,
         "partial_requests": sums.partial_requests,
         "error_requests": sums.error_requests,
@@ -135,10 +141,9 @@ def _summary(report: UsageReport) -> str:
         f"Claude usage, {report.period.label} ({report.period.start} to {last}, UTC)",
         "",
         f"Cost          {cost_text(t)}",
-        f"Requests      {t.requests:,} ({t.error_requests:,} failed, {t.partial_requests:,} "
-        f"partial, {t.stopped_requests:,} stopped; {report.refusals:,} refused by a budget)",
+        f"Requests      {t.requests:,} ({'; '.join(outcome_parts(report))})",
         f"Input         {t.input_tokens:,} tokens",
-        f"Output        {t.output_tokens:,} tokens",
+        f"Output        {output_text(t)} tokens",
         f"Cache writes  {t.cache_write_5m_tokens:,} (5 min), {t.cache_write_1h_tokens:,} (1 h)",
         f"Cache reads   {t.cache_read_tokens:,} ({_savings(t.cache_savings_micros)})",
     ]
@@ -152,5 +157,6 @@ def _summary(report: UsageReport) -> str:
             lines += [
                 f"  {key or '(none)':<24} {s.requests:>8,} req  {cost_text(s)}" for key, s in rows
             ]
-    lines += ["", "Day by day", trend(report)]
+    fitted = fitted_trend(report, limit=10**9)
+    lines += ["", fitted.title, fitted.text]
     return "\n".join(lines)

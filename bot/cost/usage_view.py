@@ -68,7 +68,7 @@ def usage_blocks(report: UsageReport) -> list[dict[str, Any]]:
                 _mrkdwn(f"*Cost*\n{cost_text(t)}"),
                 _mrkdwn(f"*Requests*\n{t.requests:,}"),
                 _mrkdwn(f"*Input tokens*\n{t.input_tokens:,}"),
-                _mrkdwn(f"*Output tokens*\n{t.output_tokens:,}"),
+                _mrkdwn(f"*Output tokens*\n{output_text(t)}"),
                 _mrkdwn(
                     f"*Cache writes*\n{t.cache_write_5m_tokens:,} (5 min) · "
                     f"{t.cache_write_1h_tokens:,} (1 h)"
@@ -158,13 +158,31 @@ def _savings(t: Sums) -> str:
 
 
 def _failures(report: UsageReport) -> str:
+    lines = "\n".join(f"• {part}" for part in outcome_parts(report))
+    return f"*Failed, stopped or declined*\n{lines}"
+
+
+def outcome_parts(report: UsageReport) -> list[str]:
     t = report.totals
     parts = [
         f"{t.error_requests:,} failed",
         f"{t.partial_requests:,} partial (of which {t.stopped_requests:,} stopped by people)",
+        f"{t.refused_requests:,} declined by Claude (refusals)",
         f"{report.refusals:,} refused by a budget (no cost)",
     ]
-    return "*Failed or stopped*: " + " · ".join(parts)
+    if t.spend_limited_requests:
+        parts.append(
+            f"{t.spend_limited_requests:,} refused by the organisation's Anthropic spend limit"
+        )
+    if t.web_search_requests or t.web_fetch_requests:
+        parts.append(f"{t.web_search_requests:,} web searches, {t.web_fetch_requests:,} fetches")
+    return parts
+
+
+def output_text(t: Sums) -> str:
+    if not t.thinking_tokens:
+        return f"{t.output_tokens:,}"
+    return f"{t.output_tokens:,} (of which {t.thinking_tokens:,} thinking)"
 
 
 def _ranking(title: str, rows: list[tuple[str, Sums]]) -> dict[str, Any]:

@@ -10,7 +10,7 @@ May import: `bot.cost`, `bot.claude`, `bot.store`, and the top-level `bot.errors
 """
 
 from bot.engine.admission import Refused, ReplySettings
-from bot.engine.events import Ask, Ended, Event, Text
+from bot.engine.events import Ask, Ended, Event, Text, ThinkingStarted
 from bot.engine.inflight import InFlight
 from bot.engine.turns import Engine, EngineParts, Turn
 
@@ -24,5 +24,6 @@ __all__ = [
     "Refused",
     "ReplySettings",
     "Text",
+    "ThinkingStarted",
     "Turn",
 ]

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from bot.claude import Claude, Prompt
-from bot.cost.budgets import Budgets, Refusal
+from bot.cost.budgets import Budgets, Hold, Refusal
 from bot.engine.context import Context, QuestionTooLong, budget_for, estimate_tokens, fit
 from bot.engine.limits import Limited, RateLimiter, Slot
 from bot.errors import ClaudeError
@@ -49,6 +49,17 @@ class Refused:
 class Admitted:
     context: Context
     slot: Slot
+    hold: Hold | None = None
+
+    async def release(self) -> None:
+        """Give back the rate-limit slot and the budget hold (once the cost is recorded)."""
+        self.slot.release()
+        if self.hold is not None:
+            try:
+                await self.hold.release()
+            except Exception:
+                # The hold expires by itself; until then it only makes budgets stricter.
+                log.warning("could not release a budget hold", exc_info=True)
 
 
 class Admission:
@@ -79,20 +90,18 @@ class Admission:
             self._metrics.rate_limited.labels(slot.reason).inc()
             return Refused(slot.reason, slot.message, slot.retry_after)
         try:
-            refused = None
             context = await self._context(place, user_id, text, max_tokens, channel_memory)
             if isinstance(context, Refused):
-                refused = context
-            else:
-                refused = await self._over_budget(place, user_id, context, max_tokens, slot)
+                slot.release()
+                return context
+            hold = await self._over_budget(place, user_id, context, max_tokens)
         except BaseException:
             slot.release()
             raise
-        if refused is not None:
+        if isinstance(hold, Refused):
             slot.release()
-            return refused
-        assert isinstance(context, Context)
-        return Admitted(context, slot)
+            return hold
+        return Admitted(context, slot, hold)
 
     async def _context(
         self, place: Place, user_id: str, text: str, max_tokens: int, channel_memory: bool
@@ -112,8 +121,8 @@ class Admission:
             return Refused("too_long", error.user_message)
 
     async def _over_budget(
-        self, place: Place, user_id: str, context: Context, max_tokens: int, slot: Slot
-    ) -> Refused | None:
+        self, place: Place, user_id: str, context: Context, max_tokens: int
+    ) -> Refused | Hold:
         now = self._clock()
         refusal = await self._budgets.check(
             team_id=place.team_id,
@@ -125,8 +134,7 @@ class Admission:
             now=now,
         )
         if not isinstance(refusal, Refusal):
-            slot.on_release(refusal)  # the worst case is held until the request is recorded
-            return None
+            return refusal  # the worst case is held until the request is recorded
         self._metrics.budget_refusals.labels(refusal.limit.scope).inc()
         return Refused("budget", refusal.message(now))
 

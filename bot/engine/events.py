@@ -1,7 +1,8 @@
 """What a surface hands the engine (an `Ask`) and what the engine hands back (events).
 
-A turn's events are `Text` (the whole answer so far; intermediate versions may be skipped,
-the latest always arrives) and, last, one `Ended`: how the turn ended, what it used and
+A turn's events are perhaps `ThinkingStarted` (Claude thinks before it writes), `Text` (the
+whole answer so far; intermediate versions may be skipped, the latest always arrives) and,
+last, one `Ended`: how the turn ended, what it used and
 cost, and a note safe to show a user when it failed.
 """
 
@@ -11,6 +12,12 @@ from dataclasses import dataclass
 
 from bot.errors import ClaudeError
 from bot.store import UsageRow
+
+STOP_NOTES = {
+    "max_tokens": "The answer reached its length limit and stops here.",
+    "refusal": "Claude declined to answer this.",
+    "model_context_window_exceeded": "The conversation filled Claude's context window here.",
+}
 
 
 @dataclass(frozen=True)
@@ -35,6 +42,11 @@ class Text:
 
 
 @dataclass(frozen=True)
+class ThinkingStarted:
+    """Claude is thinking before it writes (its thoughts are never shown)."""
+
+
+@dataclass(frozen=True)
 class Ended:
     text: str
     usage: UsageRow
@@ -48,8 +60,18 @@ class Ended:
         return self.usage.stop_reason
 
     @property
+    def stop_note(self) -> str | None:
+        """Plain words for an answer that ended on purpose but not by finishing."""
+        reason = self.stop_reason
+        if reason == "max_tokens" and not self.text.strip():
+            if self.usage.thinking_tokens:
+                return "Claude spent its whole length limit thinking and wrote no answer yet."
+            return "The answer reached its length limit before any text."
+        return STOP_NOTES.get(reason or "")
+
+    @property
     def model(self) -> str:
         return self.usage.resolved_model or self.usage.requested_model
 
 
-Event = Text | Ended
+Event = ThinkingStarted | Text | Ended

@@ -29,18 +29,11 @@ class Slot:
         self._limiter = limiter
         self._user = user
         self._held = True
-        self._also: list[Callable[[], None]] = []
-
-    def on_release(self, callback: Callable[[], None]) -> None:
-        """Something else held as long as this slot (a budget's worst case)."""
-        self._also.append(callback)
 
     def release(self) -> None:
         if self._held:
             self._held = False
             self._limiter._release(self._user)
-            for callback in self._also:
-                callback()
 
 
 class RateLimiter:

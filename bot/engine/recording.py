@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from bot.claude import Finished
@@ -10,6 +11,7 @@ from bot.metrics import Metrics
 from bot.store import Ledger, Outcome, Place, UsageRow
 
 log = logging.getLogger("bot.requests")
+RECORD_ATTEMPTS = 3
 
 
 class Recorder:
@@ -18,11 +20,14 @@ class Recorder:
         self._prices = prices
         self._metrics = metrics
         self._model = model
+        self._unpriced: set[str] = set()
 
     def usage_row(
         self, finished: Finished, *, text: str, stopped: bool, interrupted: bool = False
     ) -> UsageRow:
-        if finished.error is None and not (stopped or interrupted or finished.cancelled):
+        if finished.stop_reason == "refusal":
+            outcome = Outcome.REFUSED  # a normal end, but not an answer: told apart
+        elif finished.error is None and not (stopped or interrupted or finished.cancelled):
             outcome = Outcome.COMPLETE
         elif text or stopped:
             outcome = Outcome.PARTIAL
@@ -45,6 +50,22 @@ class Recorder:
             cache_write_1h=usage.cache_write_1h,
             cache_read=usage.cache_read,
         )
+        cost = self._prices.cost(
+            model,
+            tokens,
+            inference_geo=usage.inference_geo,
+            speed=usage.speed,
+            web_searches=usage.web_search_requests,
+            web_fetches=usage.web_fetch_requests,
+        )
+        if cost.estimated and model not in self._unpriced:
+            self._unpriced.add(model)  # once per model, not once per request
+            log.warning(
+                "no complete price for model %s in price table %s: its requests count at a "
+                "conservative estimate (set PRICING_FILE to price it)",
+                model,
+                self._prices.version,
+            )
         return UsageRow(
             requested_model=self._model,
             resolved_model=finished.model,
@@ -59,10 +80,41 @@ class Recorder:
             latency_ms=finished.latency_ms,
             outcome=outcome,
             error_kind=error_kind,
-            cost_micros=self._prices.cost_micros(model, tokens),
+            cost_micros=cost.micros,
             cache_savings_micros=self._prices.cache_savings_micros(model, tokens),
             price_version=self._prices.version,
+            thinking_tokens=usage.thinking_tokens,
+            inference_geo=usage.inference_geo,
+            speed=usage.speed,
+            web_search_requests=usage.web_search_requests,
+            web_fetch_requests=usage.web_fetch_requests,
+            estimate_micros=cost.estimate_micros,
+            stop_detail=finished.stop_detail,
         )
+
+    async def record_surely(
+        self,
+        place: Place,
+        *,
+        surface: str,
+        turn_id: int | None,
+        text: str,
+        user_id: str | None,
+        usage: UsageRow,
+    ) -> None:
+        """`record`, tried again after a failure (a database restarting): the ledger must
+        not lose a request that was paid for."""
+        for attempt in range(1, RECORD_ATTEMPTS + 1):
+            try:
+                await self.record(
+                    place, surface=surface, turn_id=turn_id, text=text, user_id=user_id, usage=usage
+                )
+            except Exception:
+                log.exception("could not record turn %s (attempt %d)", turn_id, attempt)
+                if attempt < RECORD_ATTEMPTS:
+                    await asyncio.sleep(attempt / 2)
+            else:
+                return
 
     async def record(
         self,
@@ -90,10 +142,12 @@ class Recorder:
                 "model": usage.resolved_model or usage.requested_model,
                 "input_tokens": usage.input_tokens,
                 "output_tokens": usage.output_tokens,
+                "thinking_tokens": usage.thinking_tokens,
                 "cache_write_5m_tokens": usage.cache_write_5m_tokens,
                 "cache_write_1h_tokens": usage.cache_write_1h_tokens,
                 "cache_read_tokens": usage.cache_read_tokens,
                 "cost_micros": usage.cost_micros,
+                "estimate_micros": usage.estimate_micros,
                 "ttft_ms": usage.ttft_ms,
                 "latency_ms": usage.latency_ms,
                 "outcome": usage.outcome.value,

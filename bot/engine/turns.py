@@ -21,15 +21,17 @@ from dataclasses import dataclass, replace
 from types import TracebackType
 from typing import Any
 
-from bot.claude import Claude, Deadlines
+from bot.claude import Claude, Deadlines, Thinking, ThinkingPlan
+from bot.claude.thinking import plan as thinking_plan
 from bot.engine.admission import Admission, Admitted, Refused, ReplySettings
 from bot.engine.context import estimate_tokens
-from bot.engine.events import Ask, Ended, Event, Text
+from bot.engine.events import Ask, Ended, Event, Text, ThinkingStarted
 from bot.engine.inflight import InFlight
 from bot.engine.kinds import classify
 from bot.engine.progress import Progress
 from bot.engine.recording import Recorder
 from bot.engine.shield import finish_first
+from bot.engine.spend_limit import SpendLimit
 from bot.metrics import Metrics
 from bot.store import Place, Store, UsageRow
 
@@ -37,7 +39,6 @@ log = logging.getLogger(__name__)
 
 # How often a streaming turn's text and usage are saved, for crash recovery.
 PROGRESS_SECONDS = 1.0
-RECORD_ATTEMPTS = 3
 
 
 @dataclass
@@ -51,6 +52,7 @@ class EngineParts:
     deadlines: Deadlines
     in_flight: InFlight
     owner: str  # this process's id: the owner of the turns it streams
+    spend_limit: SpendLimit
 
 
 class Engine:
@@ -74,15 +76,16 @@ class Engine:
         if kind is None:
             kind, stripped = classify(text)
             text = stripped or text
-        max_tokens = self.parts.settings.max_tokens_for(kind)
+        settings = self.parts.settings
+        plan = thinking_plan(settings.model, kind, settings.max_tokens_for(kind))
         place = Place(ask.team_id, ask.channel_id, ask.thread or "")
         admitted = await self.parts.admission.admit(
-            place, ask.user_id, text, max_tokens=max_tokens, channel_memory=ask.channel_memory
+            place, ask.user_id, text, max_tokens=plan.max_tokens, channel_memory=ask.channel_memory
         )
         if isinstance(admitted, Refused):
             await self.claim_done(ask.claim)
             return admitted
-        return Turn(self, replace(ask, text=text, kind=kind), admitted, max_tokens)
+        return Turn(self, replace(ask, text=text, kind=kind), admitted, plan)
 
     async def claim_done(self, claim: str | None) -> None:
         if claim is None:
@@ -96,16 +99,17 @@ class Engine:
 class Turn:
     """One question and its answer, from admission to the ledger."""
 
-    def __init__(self, engine: Engine, ask: Ask, admitted: Admitted, max_tokens: int) -> None:
+    def __init__(self, engine: Engine, ask: Ask, admitted: Admitted, plan: ThinkingPlan) -> None:
         self.ask = ask
         self.kind = ask.kind or "default"
-        self.max_tokens = max_tokens
+        self.plan = plan
         self.place: Place | None = None
         self.id: int | None = None
         self._engine = engine
         self._parts = engine.parts
         self._admitted = admitted
         self._text = ""
+        self._thinking = False
         self._changed = asyncio.Event()
         self._progress = Progress(surface=ask.surface, user=ask.user_id, claim=ask.claim)
         self._saved_at = 0.0
@@ -126,7 +130,7 @@ class Turn:
         tb: TracebackType | None,
     ) -> None:
         if self._task is None:  # never started: nothing stored, nothing billed
-            self._admitted.slot.release()
+            await asyncio.shield(self._admitted.release())
             await asyncio.shield(self._engine.claim_done(self.ask.claim))
             return
         # A surface that left early (a client hung up, an error) still gets its turn recorded.
@@ -178,8 +182,12 @@ class Turn:
     async def events(self) -> AsyncIterator[Event]:
         """The answer so far as it grows (latest wins), then how it ended."""
         sent = None
+        thinking_told = False
         while True:
             self._changed.clear()
+            if self._thinking and not self._text and not thinking_told:
+                thinking_told = True
+                yield ThinkingStarted()
             if self._text != sent and self._text:
                 sent = self._text
                 yield Text(sent)
@@ -219,13 +227,16 @@ class Turn:
             model=settings.model,
             system=context.system,
             prompts=context.prompts,
-            max_tokens=self.max_tokens,
+            plan=self.plan,
             deadlines=p.deadlines,
         )
         p.metrics.in_flight.inc()
         try:
             async for piece in answer:
-                self._text += piece
+                if isinstance(piece, Thinking):
+                    self._thinking = True
+                else:
+                    self._text += piece
                 self._changed.set()
                 self._progress.update(answer.finished)
                 if time.monotonic() - self._saved_at >= PROGRESS_SECONDS:
@@ -252,6 +263,7 @@ class Turn:
             cancelled=self._ending == "cancelled",
         )
         self._changed.set()
+        p.spend_limit.observe(ended)
         await self._record(usage)
         return ended
 
@@ -272,24 +284,17 @@ class Turn:
         assert self.place is not None
         assert self.id is not None
         try:
-            for attempt in range(1, RECORD_ATTEMPTS + 1):
-                try:
-                    await p.recorder.record(
-                        self.place,
-                        surface=ask.surface,
-                        turn_id=self.id,
-                        text=self._text,
-                        user_id=ask.user_id,
-                        usage=usage,
-                    )
-                    break
-                except Exception:
-                    log.exception("could not record turn %s (attempt %d)", self.id, attempt)
-                    if attempt < RECORD_ATTEMPTS:
-                        await asyncio.sleep(attempt / 2)
+            await p.recorder.record_surely(
+                self.place,
+                surface=ask.surface,
+                turn_id=self.id,
+                text=self._text,
+                user_id=ask.user_id,
+                usage=usage,
+            )
             self._warnings = tuple(await p.admission.warnings(self.place, ask.user_id))
         except Exception:
             log.exception("could not read the budget warnings of turn %s", self.id)
         finally:
-            self._admitted.slot.release()  # the budget hold ends once the cost is in the ledger
+            await self._admitted.release()  # the budget hold ends once the cost is recorded
             await self._engine.claim_done(ask.claim)

@@ -19,7 +19,8 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.engine import Ask, Ended, Engine, Refused, Turn
+from bot.cost.prices import usd
+from bot.engine import Ask, Ended, Engine, Refused, ThinkingStarted, Turn
 from bot.store import UsageRow
 
 API = "api"  # the ledger's team, channel and user for this surface
@@ -80,11 +81,16 @@ class ChatApi:
         sent = 0
         try:
             async for event in turn.events():
+                if isinstance(event, ThinkingStarted):
+                    continue  # Claude's thoughts are never sent, and a plain-text stream
+                    # has no room for a status line that is not part of the answer
                 if event.text[sent:]:
                     await response.write(event.text[sent:].encode())
                     sent = len(event.text)
                 if isinstance(event, Ended) and event.error is not None:
                     await response.write(f"\n\n[error: {event.error.user_message}]".encode())
+                elif isinstance(event, Ended) and event.stop_note is not None:
+                    await response.write(f"\n\n[{event.stop_note}]".encode())
         except ConnectionResetError:
             await turn.interrupt("cancelled")  # the client left: stop paying for the answer
             return response
@@ -155,6 +161,8 @@ def _json(ended: Ended, warnings: tuple[str, ...]) -> web.Response:
         "stop_reason": ended.stop_reason,
         "usage": usage_json(ended.usage),
     }
+    if ended.stop_note is not None:
+        body["note"] = ended.stop_note
     if warnings:
         body["warnings"] = list(warnings)
     if ended.error is not None:
@@ -171,8 +179,11 @@ def usage_json(usage: UsageRow) -> dict[str, Any]:
         "cache_write_5m_tokens": usage.cache_write_5m_tokens,
         "cache_write_1h_tokens": usage.cache_write_1h_tokens,
         "cache_read_tokens": usage.cache_read_tokens,
+        "thinking_tokens": usage.thinking_tokens,
         "cost_micros": cost,
-        "cost_usd": None if cost is None else f"{cost / 1_000_000:.6f}",
+        "cost_usd": None if cost is None else usd(cost),
+        # Where the price is unknown, what budgets count instead (never $0).
+        "estimate_micros": None if cost is not None else usage.estimate_micros,
     }
 
 

@@ -14,6 +14,7 @@ log = logging.getLogger(__name__)
 # users.info is Tier 4, but a click or a command should not cost a Slack call each time;
 # a few minutes is short enough for a revoked admin to lose the right soon.
 CACHE_SECONDS = 300.0
+MAX_LIST_PAGES = 10
 
 
 class Admins:
@@ -40,3 +41,25 @@ class Admins:
         )
         self._cache[user_id] = (time.monotonic(), admin)
         return admin
+
+    async def listed(self) -> list[str]:
+        """Whom to tell about the workspace's problems: ADMIN_USER_IDS, or else the
+        workspace's admins and owners as users.list names them (Tier 2; a few pages)."""
+        if self._configured:
+            return sorted(self._configured)
+        found: list[str] = []
+        cursor: str | None = None
+        try:
+            for _page in range(MAX_LIST_PAGES):
+                response = await self._slack.users_list(limit=200, cursor=cursor)
+                for user in response.get("members") or []:
+                    if user.get("is_bot") or user.get("deleted"):
+                        continue
+                    if any(user.get(f) for f in ("is_admin", "is_owner", "is_primary_owner")):
+                        found.append(str(user["id"]))
+                cursor = (response.get("response_metadata") or {}).get("next_cursor") or None
+                if cursor is None:
+                    break
+        except SLACK_ERRORS:
+            log.warning("users.list failed; the admins found so far get the notice")
+        return found

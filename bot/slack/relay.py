@@ -33,12 +33,8 @@ log = logging.getLogger(__name__)
 
 
 FINAL_WRITE_ATTEMPTS = 3
-# Answers that ended on purpose but not by finishing: say so, plainly.
-STOP_NOTES = {
-    "max_tokens": "✂️ The answer reached its length limit and stops here.",
-    "refusal": "Claude declined to answer this.",
-    "model_context_window_exceeded": "✂️ The conversation filled Claude's context window here.",
-}
+# Answers that ended on purpose but not by finishing get the engine's plain note, marked.
+STOP_MARKS = {"max_tokens": "✂️ ", "model_context_window_exceeded": "✂️ ", "refusal": "🚫 "}
 
 
 @dataclass
@@ -120,9 +116,11 @@ class Relay:
             async for event in turn.events():
                 if isinstance(event, Text):
                     self._text = event.text
-                else:
+                elif isinstance(event, Ended):
                     self._ended = event
                     self._text = event.text
+                else:
+                    continue  # thinking: the placeholder already says "Thinking…"
                 self._changed.set()
         finally:
             self._changed.set()
@@ -171,8 +169,10 @@ class Relay:
             note = f"⏹️ Stopped by <@{ended.stopped_by}>."
         elif ended.error is not None:
             note = f"⚠️ {ended.error.user_message}"
-        elif ended.stop_reason in STOP_NOTES:
-            note = STOP_NOTES[ended.stop_reason]
+        elif ended.stop_note is not None:
+            note = STOP_MARKS.get(ended.stop_reason or "", "") + ended.stop_note
+            if self._continue is not None and ended.stop_reason == "max_tokens":
+                note += " Press Continue for more."
         elif not body:
             return EMPTY_ANSWER_TEXT
         else:

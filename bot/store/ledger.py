@@ -13,6 +13,7 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.errors import ClaudeFailure
 from bot.store.conversations import Place
 from bot.store.ledger_reports import SUM_FIELDS, GroupBy, LedgerReports, Scope, Sums
 from bot.store.models import (
@@ -47,6 +48,13 @@ class UsageRow:
     cost_micros: int | None = None
     cache_savings_micros: int | None = None
     price_version: str | None = None
+    thinking_tokens: int = 0
+    inference_geo: str | None = None
+    speed: str | None = None
+    web_search_requests: int = 0
+    web_fetch_requests: int = 0
+    estimate_micros: int | None = None  # what budgets count: the cost, or an estimate of it
+    stop_detail: str | None = None
 
 
 def day_of(moment: datetime) -> str:
@@ -152,6 +160,12 @@ def _sums_of(usage: UsageRow) -> dict[str, int]:
         "partial_requests": int(usage.outcome == Outcome.PARTIAL),
         "error_requests": int(usage.outcome == Outcome.ERROR),
         "stopped_requests": int(usage.error_kind == "stopped"),
+        "thinking_tokens": usage.thinking_tokens,
+        "estimated_micros": (usage.estimate_micros or 0) if usage.cost_micros is None else 0,
+        "refused_requests": int(usage.outcome == Outcome.REFUSED),
+        "spend_limited_requests": int(usage.error_kind == ClaudeFailure.SPEND_LIMIT),
+        "web_search_requests": usage.web_search_requests,
+        "web_fetch_requests": usage.web_fetch_requests,
     }
 
 

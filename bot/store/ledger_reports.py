@@ -12,6 +12,7 @@ from typing import Any, Literal
 from sqlalchemy import ColumnElement, Select, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.errors import ClaudeFailure
 from bot.store.models import BudgetRefusal, Outcome, UsageDailyChannel, UsageDailyUser, UsageRecord
 
 GroupBy = Literal["total", "model", "channel", "user", "day"]
@@ -31,6 +32,17 @@ class Sums:
     partial_requests: int = 0
     error_requests: int = 0
     stopped_requests: int = 0
+    thinking_tokens: int = 0  # part of output_tokens
+    estimated_micros: int = 0  # conservative estimate of the requests whose cost is unknown
+    refused_requests: int = 0  # Claude declined to answer
+    spend_limited_requests: int = 0  # refused by the organisation's Anthropic spend limit
+    web_search_requests: int = 0
+    web_fetch_requests: int = 0
+
+    @property
+    def counted_micros(self) -> int:
+        """What budgets count: known costs plus the estimates of unknown ones."""
+        return self.cost_micros + self.estimated_micros
 
 
 SUM_FIELDS = tuple(f.name for f in fields(Sums))
@@ -179,6 +191,12 @@ def _ledger_source(scope: Scope, by: GroupBy) -> _Source:
         count_if(row.outcome == Outcome.PARTIAL),
         count_if(row.outcome == Outcome.ERROR),
         count_if(row.error_kind == "stopped"),
+        func.sum(row.thinking_tokens),
+        func.coalesce(func.sum(case((row.cost_micros.is_(None), row.estimate_micros))), 0),
+        count_if(row.outcome == Outcome.REFUSED),
+        count_if(row.error_kind == ClaudeFailure.SPEND_LIMIT),
+        func.sum(row.web_search_requests),
+        func.sum(row.web_fetch_requests),
     ]
     conditions: list[ColumnElement[bool]] = [row.day >= scope.start, row.day < scope.end]
     for column, value in (

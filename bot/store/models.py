@@ -48,6 +48,7 @@ class Outcome(StrEnum):
     COMPLETE = "complete"
     PARTIAL = "partial"  # some text, then a failure or a stop
     ERROR = "error"  # no text at all
+    REFUSED = "refused"  # Claude declined (stop_reason "refusal"), with or without some text
 
 
 class Base(DeclarativeBase):
@@ -162,6 +163,15 @@ class UsageRecord(Base):
     price_version: Mapped[str | None] = mapped_column(String(64))
     day: Mapped[str] = mapped_column(String(10), server_default="")  # UTC, YYYY-MM-DD
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # Part of output_tokens (billed as output), as Anthropic breaks it out.
+    thinking_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    inference_geo: Mapped[str | None] = mapped_column(String(32))
+    speed: Mapped[str | None] = mapped_column(String(16))
+    web_search_requests: Mapped[int] = mapped_column(Integer, default=0)
+    web_fetch_requests: Mapped[int] = mapped_column(Integer, default=0)
+    # The conservative figure budgets count when cost_micros is unknown (= it when known).
+    estimate_micros: Mapped[int | None] = mapped_column(BigInteger)
+    stop_detail: Mapped[str | None] = mapped_column(String(32))  # a refusal's category
 
 
 class _DailySums:
@@ -180,6 +190,12 @@ class _DailySums:
     partial_requests: Mapped[int] = mapped_column(Integer, default=0)
     error_requests: Mapped[int] = mapped_column(Integer, default=0)
     stopped_requests: Mapped[int] = mapped_column(Integer, default=0)
+    thinking_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    estimated_micros: Mapped[int] = mapped_column(BigInteger, default=0)  # of unpriced requests
+    refused_requests: Mapped[int] = mapped_column(Integer, default=0)
+    spend_limited_requests: Mapped[int] = mapped_column(Integer, default=0)
+    web_search_requests: Mapped[int] = mapped_column(Integer, default=0)
+    web_fetch_requests: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class UsageDailyChannel(_DailySums, Base):
@@ -249,3 +265,25 @@ class BudgetWarning(Base):
     period: Mapped[str] = mapped_column(String(16))
     window: Mapped[str] = mapped_column(String(10))  # the window's first day
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class BudgetHold(Base):
+    """The worst case of a request in flight, held against one budget until it is recorded.
+
+    Holds live in the database so that every process sees every other's; one that outlives
+    its request (a crashed process) stops counting at `expires_at`.
+    """
+
+    __tablename__ = "budget_holds"
+    __table_args__ = (
+        Index("ix_budget_holds_budget", "team_id", "scope", "target", "period", "window"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    team_id: Mapped[str] = mapped_column(String(32))
+    scope: Mapped[str] = mapped_column(String(16))
+    target: Mapped[str] = mapped_column(String(USER))
+    period: Mapped[str] = mapped_column(String(16))
+    window: Mapped[str] = mapped_column(String(10))
+    micros: Mapped[int] = mapped_column(BigInteger)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -99,6 +99,7 @@ class FakeSlack:
             "chat.delete": self._delete,
             "chat.postEphemeral": self._post_ephemeral,
             "users.info": self._users_info,
+            "users.list": self._users_list,
             "conversations.replies": self._replies,
             "assistant.threads.setStatus": _ok,
             "reactions.add": _ok,
@@ -357,6 +358,18 @@ class FakeSlack:
             raise SlackError("user_not_found")
         user = {"id": uid, "name": uid.lower(), **USER_DEFAULTS, **self.users.get(uid, {})}
         return {"ok": True, "user": user}
+
+    def _users_list(self, p: dict[str, Any]) -> dict[str, Any]:
+        # The members set up in `users`, paginated by cursor (an index) as Slack does.
+        members = [
+            {"id": uid, "name": uid.lower(), **USER_DEFAULTS, **fields}
+            for uid, fields in sorted(self.users.items())
+        ]
+        start = int(p.get("cursor") or 0)
+        limit = int(p.get("limit") or 200)
+        page = members[start : start + limit]
+        following = str(start + limit) if start + limit < len(members) else ""
+        return {"ok": True, "members": page, "response_metadata": {"next_cursor": following}}
 
     def _replies(self, p: dict[str, Any]) -> dict[str, Any]:
         channel, ts = p.get("channel", ""), p.get("ts", "")
