@@ -58,17 +58,43 @@ FAILURE_NOTES: dict[ClaudeFailure, str] = {
 }
 
 
-class ClaudeError(BotError):
-    """A Claude request failed; carries the failure kind for the note and the log."""
+# Anthropic's `error.details.error_code`s that mean the organisation hit a limit of its own.
+MONTHLY_SPEND_LIMIT = "enforced_spend_limit_reached"  # resets 00:00 UTC on the 1st
+CONTRACT_SPEND_LIMIT = "contract_spend_limit_reached"  # lifts when the contract changes
+RAMP_LIMIT = "ramp_limit_exceeded"  # temporary: retry-after says when
 
-    def __init__(self, failure: ClaudeFailure, detail: str) -> None:
+
+class ClaudeError(BotError):
+    """A Claude request failed; carries the failure kind for the note and the log, and
+    Anthropic's error code and retry-after where it sent them."""
+
+    def __init__(
+        self,
+        failure: ClaudeFailure,
+        detail: str,
+        *,
+        code: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
         super().__init__(detail)
         self.failure = failure
+        self.code = code
+        self.retry_after = retry_after
 
     @property
     def user_message(self) -> str:  # type: ignore[override]
         if self.failure == ClaudeFailure.SPEND_LIMIT:
-            return spend_limit_note(datetime.now(UTC))
+            return spend_limit_note(datetime.now(UTC), self.code)
+        if self.code == RAMP_LIMIT:
+            when = (
+                f"in about {max(1, round(self.retry_after / 60))} min"
+                if self.retry_after
+                else "in a few minutes"
+            )
+            return (
+                "Anthropic is still raising this organisation's usage limit step by step, "
+                f"and it is reached for now. Please try again {when}."
+            )
         return FAILURE_NOTES[self.failure]
 
 
@@ -79,7 +105,13 @@ def spend_limit_resets(now: datetime) -> datetime:
     return datetime(year, month, 1, tzinfo=UTC)
 
 
-def spend_limit_note(now: datetime) -> str:
+def spend_limit_note(now: datetime, code: str | None = MONTHLY_SPEND_LIMIT) -> str:
+    if code == CONTRACT_SPEND_LIMIT:
+        return (
+            "Your organisation has reached the Claude spend limit of its contract with "
+            "Anthropic, so I can't answer until it is raised. Retrying won't help: please tell "
+            "an admin."
+        )
     resets = spend_limit_resets(now)
     return (
         "Your organisation has reached its Claude spend limit, so I can't answer until it "

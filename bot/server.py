@@ -100,12 +100,7 @@ def web_app(
         }
         spend_limit = health.spend_limit()
         if spend_limit is not None:
-            body["claude"] = {
-                "status": "spend_limit_reached",
-                "message": "The organisation's Anthropic spend limit is reached: no answers "
-                f"until {spend_limit['resets_at']} unless an admin raises it.",
-                **spend_limit,
-            }
+            body["claude"] = {"status": "spend_limit_reached", **spend_limit}
         return web.json_response(body, status=status)
 
     # Room for the largest /chat message (4 bytes a character at worst) and its JSON.

@@ -219,6 +219,7 @@ async def build(settings: Settings, stack: contextlib.AsyncExitStack) -> Service
         interval=settings.stream_edit_interval,
     )
     services.recovery.closers["slack"] = SlackCloser(writer)
+    engine.parts.spend_limit.notify = responder.tell_admins
     bolt = AsyncApp(
         client=slack,
         signing_secret=settings.slack_signing_secret or "",

@@ -5,11 +5,16 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from bot.errors import spend_limit_resets
+from bot.engine.events import Ended
+from bot.engine.spend_limit import SpendLimit
+from bot.errors import ClaudeError, ClaudeFailure, spend_limit_resets
+from bot.store import Outcome, UsageRow
 from tests.fakes.anthropic import FakeAnthropic, Reply
 from tests.fakes.slack import FakeSlack
 from tests.rig import CHANNEL, make_settings, start_bot
 from tests.test_usage import usage
+
+TOKEN = "chat-token-0123456789"
 
 
 async def test_a_refusal_is_shown_recorded_and_counted_apart_from_answers(
@@ -113,3 +118,72 @@ async def test_an_ordinary_rate_limit_is_still_retried(
     assert len(fake_anthropic.message_requests) == 2
     assert row.error_kind is None
     assert "Fine now." in fake_slack.thread(CHANNEL, mention.ts)[0].shown
+
+
+async def test_a_contract_limit_asks_for_an_admin_and_a_ramp_limit_says_when_to_retry(
+    fake_slack: FakeSlack, fake_anthropic: FakeAnthropic, database_url: str
+) -> None:
+    settings = make_settings(
+        fake_slack, fake_anthropic, database_url, admin_user_ids="U0ADMIN", chat_api_token=TOKEN
+    )
+    fake_anthropic.enqueue(
+        Reply(status=429, error_code="contract_spend_limit_reached"),
+        Reply(status=429, error_code="ramp_limit_exceeded", headers={"retry-after": "600"}),
+    )
+    async with start_bot(settings) as bot:
+        # Met from /chat: the Slack admins hear of it all the same (once a day).
+        async with bot.http.post(
+            f"{bot.url}/chat", json={"message": "hi"}, headers={"Authorization": f"Bearer {TOKEN}"}
+        ) as response:
+            contract_status, contract = response.status, await response.json()
+        async with bot.http.get(f"{bot.url}/healthz") as response:
+            health = await response.json()
+        ramp = await bot.mention("Anything")
+        rows = await bot.wait_for_usage(2)
+        await fake_slack.wait_for(lambda: "U0ADMIN" in fake_slack.messages)
+
+    assert len(fake_anthropic.message_requests) == 2  # neither retried
+    assert contract_status == 502
+    assert contract["error"]["type"] == "spend_limit"
+    assert "spend limit of its contract" in contract["error"]["message"]
+    assert "until it is raised" in contract["error"]["message"]
+    assert health["claude"]["resets_at"] is None  # a contract's limit does not lapse by itself
+    [dm] = fake_slack.messages["U0ADMIN"].values()
+    assert "until the contract's limit is raised" in dm.shown
+    [answer] = fake_slack.thread(CHANNEL, ramp.ts)
+    assert "try again in about 10 min" in answer.shown
+    assert [r.error_kind for r in rows] == ["spend_limit", "rate_limited"]
+
+
+def test_the_health_report_lapses_when_the_month_turns() -> None:
+    now = [datetime(2026, 11, 30, 23, 0, tzinfo=UTC)]
+
+    async def claim(_team: str, _day: str) -> bool:
+        return True
+
+    limit = SpendLimit(clock=lambda: now[0], claim=claim)
+    error = ClaudeError(ClaudeFailure.SPEND_LIMIT, "429", code="enforced_spend_limit_reached")
+    ended = Ended(text="", usage=row(), error=error)
+    assert limit.observe(ended)
+    status = limit.status()
+    assert status is not None and status["resets_at"] == "2026-12-01T00:00:00+00:00"
+    now[0] = datetime(2026, 12, 1, 0, 0, 1, tzinfo=UTC)
+    assert limit.status() is None  # nobody asked since, but the limit has reset
+
+
+def row() -> UsageRow:
+    return UsageRow(
+        requested_model="claude-sonnet-5-5",
+        resolved_model=None,
+        input_tokens=0,
+        output_tokens=0,
+        cache_write_5m_tokens=0,
+        cache_write_1h_tokens=0,
+        cache_read_tokens=0,
+        stop_reason=None,
+        request_id=None,
+        ttft_ms=None,
+        latency_ms=1,
+        outcome=Outcome.ERROR,
+        error_kind="spend_limit",
+    )

@@ -8,6 +8,7 @@ import pytest
 from bot.claude.thinking import THINKING_ALLOWANCE, plan, style_of
 from bot.slack.views import CONTINUE_ACTION_ID
 from tests.fakes.anthropic import FakeAnthropic, Reply
+from tests.fakes.anthropic_models import plan_thinking
 from tests.fakes.slack import FakeSlack
 from tests.rig import CHANNEL, make_settings, start_bot
 from tests.test_usage import usage
@@ -44,10 +45,38 @@ def test_each_model_family_gets_a_thinking_setting_it_accepts(
         assert chosen.max_tokens == 300 + THINKING_ALLOWANCE[effort or "medium"]
 
 
+@pytest.mark.parametrize(
+    "model",
+    [
+        "claude-sonnet-5-5",
+        "claude-opus-5-5",
+        "claude-haiku-5-5",
+        "claude-opus-5",
+        "claude-sonnet-5",
+        "claude-fable-5-2",
+        "claude-mythos-5-1",
+        "claude-opus-4-8",
+        "claude-sonnet-4-6",
+        "claude-haiku-4-5",
+        "claude-sonnet-5-5-latest",
+    ],
+)
+@pytest.mark.parametrize("kind", ["short", "default", "long", "code"])
+def test_what_the_bot_sends_is_what_the_fake_api_accepts(model: str, kind: str) -> None:
+    chosen = plan(model, kind, 1_000)
+    body: dict[str, object] = {"model": model}
+    if chosen.thinking is not None:
+        body["thinking"] = chosen.thinking
+    if chosen.output_config is not None:
+        body["output_config"] = chosen.output_config
+    assert not isinstance(plan_thinking(body, max_tokens=chosen.max_tokens), str)
+
+
 def test_an_unknown_future_model_is_sent_nothing_it_could_reject() -> None:
     assert style_of("claude-sonnet-9") == "unknown"
     chosen = plan("claude-sonnet-9", "short", 300)
-    assert chosen.thinking is None and chosen.effort is None and chosen.may_think
+    assert chosen.thinking is None and chosen.effort is None
+    assert chosen.max_tokens == 300 + THINKING_ALLOWANCE["high"]  # its default effort
 
 
 @pytest.mark.parametrize("model", ["claude-sonnet-5-5", "claude-opus-5-5"])
@@ -72,6 +101,8 @@ async def test_a_short_question_shows_every_word_though_the_model_thinks_600_tok
     assert all(f"word{i}" in answer.shown for i in range(40))
     assert not any("SECRET-THOUGHT" in version for version in answer.versions)
     assert row.stop_reason == "end_turn"
+    # On Sonnet 5.5 this proves the request's shape (between_tools: the fake, like the API,
+    # then does not think); on Opus 5.5, which always thinks, that the answer still fits.
     if model == "claude-sonnet-5-5":  # up-front thinking off: nothing spent on it
         assert request.body["thinking"] == {"type": "between_tools"}
         assert row.thinking_tokens == 0
@@ -122,11 +153,22 @@ async def test_thinking_that_uses_the_whole_limit_says_so_and_offers_continue(
         [row] = await bot.wait_for_usage(1)
         await fake_slack.wait_for(lambda: bool(fake_slack.thread(CHANNEL, mention.ts)[0].buttons))
 
-    [answer] = fake_slack.thread(CHANNEL, mention.ts)
+        [answer] = fake_slack.thread(CHANNEL, mention.ts)
+        [button] = answer.buttons
+        # Continue asks again with more room to think: the same would run out the same way.
+        fake_anthropic.enqueue(Reply(text="Here is the plan.", thinking_tokens=20_000))
+        await bot.click(CONTINUE_ACTION_ID, button["value"], thread_ts=mention.ts)
+        rows = await bot.wait_for_usage(2)
+
     assert "spent its whole length limit thinking and wrote no answer" in answer.shown
     assert "Press Continue" in answer.shown
-    assert [b["action_id"] for b in answer.buttons] == [CONTINUE_ACTION_ID]
+    assert button["action_id"] == CONTINUE_ACTION_ID
     assert row.stop_reason == "max_tokens" and row.thinking_tokens == row.output_tokens
+    first, second = (r.body["max_tokens"] for r in fake_anthropic.message_requests)
+    assert first == settings.claude_max_tokens + THINKING_ALLOWANCE["medium"]
+    assert second == settings.claude_max_tokens + 4 * THINKING_ALLOWANCE["medium"]
+    assert rows[1].stop_reason == "end_turn"
+    assert any("Here is the plan." in t for t in fake_slack.thread_text(CHANNEL, mention.ts))
 
 
 async def test_a_thinking_model_is_not_cut_off_by_the_first_token_deadline(

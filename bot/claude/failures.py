@@ -9,19 +9,40 @@ from typing import Any
 import anthropic
 
 from bot.claude.types import Usage
-from bot.errors import ClaudeError, ClaudeFailure
+from bot.errors import (
+    CONTRACT_SPEND_LIMIT,
+    MONTHLY_SPEND_LIMIT,
+    RAMP_LIMIT,
+    ClaudeError,
+    ClaudeFailure,
+)
 
 
 def failed(kind: ClaudeFailure, error: BaseException) -> ClaudeError:
-    failure = ClaudeError(kind, describe(error))
+    code = retry_after = None
+    if isinstance(error, anthropic.APIStatusError):
+        code, retry_after = error.error_code, _retry_after(error.response.headers)
+    failure = ClaudeError(kind, describe(error), code=code, retry_after=retry_after)
     failure.__cause__ = error  # so the log shows the original traceback
     return failure
 
 
-# 429s that no retry fixes before the month (or the contract) turns over.
-SPEND_LIMIT_CODES = frozenset(
-    {"enforced_spend_limit_reached", "contract_spend_limit_reached", "ramp_limit_exceeded"}
-)
+# The organisation's own limits: retrying at once cannot help (the spend limits last until
+# the month or the contract changes; a ramp limit's retry-after can be long), so the SDK is
+# told not to retry them and the asker is told why and until when.
+SPEND_LIMIT_CODES = frozenset({MONTHLY_SPEND_LIMIT, CONTRACT_SPEND_LIMIT})
+NO_RETRY_CODES = SPEND_LIMIT_CODES | {RAMP_LIMIT}
+
+
+def _retry_after(headers: Any) -> float | None:
+    try:
+        if headers.get("retry-after-ms"):
+            return float(headers["retry-after-ms"]) / 1000
+        if headers.get("retry-after"):
+            return float(headers["retry-after"])
+    except ValueError:
+        pass  # an HTTP date: no figure to quote
+    return None
 
 
 def status_failure(error: anthropic.APIStatusError) -> ClaudeFailure:
@@ -96,9 +117,9 @@ def describe(error: BaseException) -> str:
 
 
 class NoRetryAtSpendLimit(anthropic.Middleware):
-    """The SDK retries every 429, but one for a spend limit fails the same way until the
-    limit resets: mark it not retryable (the SDK's own `x-should-retry` rule) and fail at once.
-    """
+    """The SDK retries every 429, but one for the organisation's own limits fails the same
+    way for a long time: mark it not retryable (the SDK's own `x-should-retry` rule) and fail
+    at once, so the asker hears why instead of waiting."""
 
     async def handle_async(
         self, request: anthropic.APIRequest, call_next: anthropic.AsyncCallNext
@@ -111,7 +132,7 @@ class NoRetryAtSpendLimit(anthropic.Middleware):
                 body = json.loads(raw.content)
             except ValueError:
                 return response
-            if anthropic_error_code(body) in SPEND_LIMIT_CODES:
+            if anthropic_error_code(body) in NO_RETRY_CODES:
                 raw.headers["x-should-retry"] = "false"
         return response
 

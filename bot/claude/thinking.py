@@ -8,9 +8,12 @@ says what it wants, in a form the model accepts (../shared/PLATFORM.md 0a, Anthr
 | model                                   | thinking off            | default effort |
 |-----------------------------------------|-------------------------|----------------|
 | claude-sonnet-5-5                       | `between_tools` only    | high           |
-| claude-haiku-5-5, claude-opus-5, sonnet-5 | `disabled` (effort ≤ high) | medium (Haiku), high |
+| claude-haiku-5-5, claude-opus-5, sonnet-5*| `disabled` (effort ≤ high) | medium (Haiku), high |
 | claude-opus-5-5, fable-*, mythos-5*     | cannot be turned off    | medium (Opus 5.5), high |
 | claude-*-4-* and older                  | off unless asked        | (not sent)     |
+
+(*) Sonnet 5 is taken to behave like Haiku 5.5 and Opus 5 (thinking on by default, `disabled`
+accepted): only third-party pages say so; PLATFORM.md 0a names the other two.
 
 A quick factual question gets no up-front thinking where the model allows it, and the lowest
 effort where it does not; other questions get adaptive thinking at an effort that suits them.
@@ -78,24 +81,31 @@ def style_of(model: str) -> Style:
     return "unknown"  # a model newer than this table: send nothing it might reject
 
 
-def plan(model: str, kind: str, answer_tokens: int) -> ThinkingPlan:
+def plan(model: str, kind: str, answer_tokens: int, room: int = 1) -> ThinkingPlan:
+    """`room` multiplies the thinking allowance (a continuation of an answer whose thinking
+    used its whole limit gets more)."""
     style = style_of(model)
     effort = EFFORT_BY_KIND.get(kind, "medium")
     quick = kind == "short"
     if style == "legacy":
         return ThinkingPlan(None, None, answer_tokens, answer_tokens)
     if style == "unknown":
-        # It may think by default; leave the settings to it but keep room for thinking.
-        return _sized(None, None, answer_tokens, "medium")
+        # It may think by default, at its default effort (high on most models): leave the
+        # settings to it but keep room for that.
+        return _sized(None, None, answer_tokens, "high", room)
     if quick and style == "between_tools":
         return ThinkingPlan({"type": "between_tools"}, "low", answer_tokens, answer_tokens)
     if quick and style == "can_disable":
         return ThinkingPlan({"type": "disabled"}, "low", answer_tokens, answer_tokens)
-    return _sized({"type": "adaptive"}, effort, answer_tokens, effort)
+    return _sized({"type": "adaptive"}, effort, answer_tokens, effort, room)
 
 
 def _sized(
-    thinking: dict[str, Any] | None, effort: Effort | None, answer_tokens: int, allowance: str
+    thinking: dict[str, Any] | None,
+    effort: Effort | None,
+    answer_tokens: int,
+    allowance: str,
+    room: int,
 ) -> ThinkingPlan:
-    total = min(MAX_OUTPUT, answer_tokens + THINKING_ALLOWANCE[allowance])
+    total = min(MAX_OUTPUT, answer_tokens + THINKING_ALLOWANCE[allowance] * room)
     return ThinkingPlan(thinking, effort, max(total, answer_tokens), answer_tokens)

@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from bot.cost.prices import money, usd
 from bot.cost.report import UsageArgs, UsageReport, add, build_report, cost_text
-from bot.cost.usage_view import fitted_trend, outcome_parts, output_text
+from bot.cost.usage_view import fitted_trend, output_text
 from bot.store import Ledger, Scope, Sums
 from bot.store.ledger import GroupBy
 
@@ -134,6 +134,20 @@ def _savings(micros: int) -> str:
     return f"cache writes cost {money(-micros)} more than they saved so far"
 
 
+def _outcomes(report: UsageReport) -> str:
+    t = report.totals
+    text = (
+        f"{t.error_requests:,} failed, {t.partial_requests:,} partial, "
+        f"{t.stopped_requests:,} stopped, {t.refused_requests:,} declined by Claude; "
+        f"{report.refusals:,} refused by a budget"
+    )
+    if t.spend_limited_requests:
+        text += f", {t.spend_limited_requests:,} by the Anthropic spend limit"
+    if t.web_search_requests or t.web_fetch_requests:
+        text += f"; {t.web_search_requests:,} web searches, {t.web_fetch_requests:,} fetches"
+    return text
+
+
 def _summary(report: UsageReport) -> str:
     t = report.totals
     last = report.period.end - timedelta(days=1)
@@ -141,7 +155,7 @@ def _summary(report: UsageReport) -> str:
         f"Claude usage, {report.period.label} ({report.period.start} to {last}, UTC)",
         "",
         f"Cost          {cost_text(t)}",
-        f"Requests      {t.requests:,} ({'; '.join(outcome_parts(report))})",
+        f"Requests      {t.requests:,} ({_outcomes(report)})",
         f"Input         {t.input_tokens:,} tokens",
         f"Output        {output_text(t)} tokens",
         f"Cache writes  {t.cache_write_5m_tokens:,} (5 min), {t.cache_write_1h_tokens:,} (1 h)",

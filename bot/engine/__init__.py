@@ -10,9 +10,10 @@ May import: `bot.cost`, `bot.claude`, `bot.store`, and the top-level `bot.errors
 """
 
 from bot.engine.admission import Refused, ReplySettings
+from bot.engine.engine import Engine, EngineParts
 from bot.engine.events import Ask, Ended, Event, Text, ThinkingStarted
 from bot.engine.inflight import InFlight
-from bot.engine.turns import Engine, EngineParts, Turn
+from bot.engine.turns import Turn
 
 __all__ = [
     "Ask",

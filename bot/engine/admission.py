@@ -51,10 +51,10 @@ class Admitted:
     slot: Slot
     hold: Hold | None = None
 
-    async def release(self) -> None:
-        """Give back the rate-limit slot and the budget hold (once the cost is recorded)."""
+    async def release(self, *, budget: bool = True) -> None:
+        """Give back the rate-limit slot and (unless told not to) the budget hold."""
         self.slot.release()
-        if self.hold is not None:
+        if budget and self.hold is not None:
             try:
                 await self.hold.release()
             except Exception:

@@ -60,12 +60,21 @@ class Ended:
         return self.usage.stop_reason
 
     @property
+    def thought_out(self) -> bool:
+        """Thinking used the whole length limit: no answer was written."""
+        return (
+            self.stop_reason == "max_tokens"
+            and not self.text.strip()
+            and self.usage.thinking_tokens > 0
+        )
+
+    @property
     def stop_note(self) -> str | None:
         """Plain words for an answer that ended on purpose but not by finishing."""
         reason = self.stop_reason
+        if self.thought_out:
+            return "Claude spent its whole length limit thinking and wrote no answer yet."
         if reason == "max_tokens" and not self.text.strip():
-            if self.usage.thinking_tokens:
-                return "Claude spent its whole length limit thinking and wrote no answer yet."
             return "The answer reached its length limit before any text."
         return STOP_NOTES.get(reason or "")
 

@@ -42,3 +42,20 @@ def classify(question: str) -> tuple[str, str]:
     if len(question) <= SHORT_MAX_CHARS and _SHORT_START.match(question.strip()):
         return "short", question
     return "default", question
+
+
+# A kind's suffix for the continuation of an answer whose thinking used its whole limit:
+# the same kind, with more room to think (else Continue would run out the same way).
+MORE_ROOM = "+room"
+ROOM_FACTOR = 4
+
+
+def more_room(kind: str) -> str:
+    return kind if kind.endswith(MORE_ROOM) else kind + MORE_ROOM
+
+
+def room_of(kind: str) -> tuple[str, int]:
+    """The plain kind, and how many times the usual thinking allowance it gets."""
+    if kind.endswith(MORE_ROOM):
+        return kind.removesuffix(MORE_ROOM), ROOM_FACTOR
+    return kind, 1

@@ -101,9 +101,9 @@ class Recorder:
         text: str,
         user_id: str | None,
         usage: UsageRow,
-    ) -> None:
+    ) -> bool:
         """`record`, tried again after a failure (a database restarting): the ledger must
-        not lose a request that was paid for."""
+        not lose a request that was paid for. False when every attempt failed."""
         for attempt in range(1, RECORD_ATTEMPTS + 1):
             try:
                 await self.record(
@@ -114,7 +114,8 @@ class Recorder:
                 if attempt < RECORD_ATTEMPTS:
                     await asyncio.sleep(attempt / 2)
             else:
-                return
+                return True
+        return False
 
     async def record(
         self,

@@ -1,4 +1,4 @@
-"""A turn's whole life, for every surface: admit, store, stream, save progress, record.
+"""A turn's whole life, for every surface: store, stream, save progress, record.
 
     turn = await engine.admit(ask)           # a Refused costs nothing and says why
     async with turn:                         # whatever happens, the turn is recorded once
@@ -17,83 +17,24 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, replace
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from bot.claude import Claude, Deadlines, Thinking, ThinkingPlan
-from bot.claude.thinking import plan as thinking_plan
-from bot.engine.admission import Admission, Admitted, Refused, ReplySettings
+from bot.claude import Thinking, ThinkingPlan
+from bot.engine.admission import Admitted
 from bot.engine.context import estimate_tokens
 from bot.engine.events import Ask, Ended, Event, Text, ThinkingStarted
-from bot.engine.inflight import InFlight
-from bot.engine.kinds import classify
 from bot.engine.progress import Progress
-from bot.engine.recording import Recorder
 from bot.engine.shield import finish_first
-from bot.engine.spend_limit import SpendLimit
-from bot.metrics import Metrics
-from bot.store import Place, Store, UsageRow
+from bot.store import Place, UsageRow
+
+if TYPE_CHECKING:
+    from bot.engine.engine import Engine
 
 log = logging.getLogger(__name__)
 
 # How often a streaming turn's text and usage are saved, for crash recovery.
 PROGRESS_SECONDS = 1.0
-
-
-@dataclass
-class EngineParts:
-    store: Store
-    claude: Claude
-    admission: Admission
-    recorder: Recorder
-    metrics: Metrics
-    settings: ReplySettings
-    deadlines: Deadlines
-    in_flight: InFlight
-    owner: str  # this process's id: the owner of the turns it streams
-    spend_limit: SpendLimit
-
-
-class Engine:
-    def __init__(self, parts: EngineParts) -> None:
-        self.parts = parts
-        self._runs: set[asyncio.Task[Ended]] = set()
-
-    async def settle(self, within: float) -> None:
-        """Shutdown: let every turn finish recording before the database goes away."""
-        if self._runs:
-            await asyncio.wait(set(self._runs), timeout=within)
-
-    def track(self) -> None:
-        """Count the calling task in, for shutdown, from its first moment."""
-        self.parts.in_flight.track()
-
-    async def admit(self, ask: Ask) -> Turn | Refused:
-        """Decide whether the question may go to Claude; nothing is stored yet."""
-        self.track()
-        text, kind = ask.text, ask.kind
-        if kind is None:
-            kind, stripped = classify(text)
-            text = stripped or text
-        settings = self.parts.settings
-        plan = thinking_plan(settings.model, kind, settings.max_tokens_for(kind))
-        place = Place(ask.team_id, ask.channel_id, ask.thread or "")
-        admitted = await self.parts.admission.admit(
-            place, ask.user_id, text, max_tokens=plan.max_tokens, channel_memory=ask.channel_memory
-        )
-        if isinstance(admitted, Refused):
-            await self.claim_done(ask.claim)
-            return admitted
-        return Turn(self, replace(ask, text=text, kind=kind), admitted, plan)
-
-    async def claim_done(self, claim: str | None) -> None:
-        if claim is None:
-            return
-        try:
-            await self.parts.store.event_done(claim)
-        except Exception:
-            log.warning("could not mark %s done", claim, exc_info=True)
 
 
 class Turn:
@@ -263,8 +204,10 @@ class Turn:
             cancelled=self._ending == "cancelled",
         )
         self._changed.set()
-        p.spend_limit.observe(ended)
+        limited = p.spend_limit.observe(ended)
         await self._record(usage)
+        if limited:
+            await p.spend_limit.tell_admins(self.ask.team_id)
         return ended
 
     async def _save(self) -> None:
@@ -283,8 +226,9 @@ class Turn:
         p, ask = self._parts, self.ask
         assert self.place is not None
         assert self.id is not None
+        recorded = False
         try:
-            await p.recorder.record_surely(
+            recorded = await p.recorder.record_surely(
                 self.place,
                 surface=ask.surface,
                 turn_id=self.id,
@@ -296,5 +240,7 @@ class Turn:
         except Exception:
             log.exception("could not read the budget warnings of turn %s", self.id)
         finally:
-            await self._admitted.release()  # the budget hold ends once the cost is recorded
+            # The budget hold ends once the cost is in the ledger; a cost that could not be
+            # written keeps its hold until the hold expires, so budgets never count it as $0.
+            await self._admitted.release(budget=recorded)
             await self._engine.claim_done(ask.claim)

@@ -19,12 +19,13 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from slack_sdk.errors import SlackApiError
 
 from bot.engine import Ended, Text, Turn
+from bot.engine.kinds import more_room
 from bot.slack.scheduler import FINAL, FIRST, INTERIM, SLACK_ERRORS, SlackWriter
 from bot.slack.text import EMPTY_ANSWER_TEXT, split_markdown
 from bot.slack.views import ContinueTarget, View, continue_button, final_view, interim_view
@@ -107,7 +108,10 @@ class Relay:
         ended = self._ended or await asyncio.shield(turn.interrupt("interrupted"))
         assert ended is not None
         if ended.stop_reason == "max_tokens" and self._continue is not None:
-            self._controls = [continue_button(self._continue)]
+            target = self._continue
+            if ended.thought_out:  # the same again would run out the same way
+                target = replace(target, kind=more_room(target.kind))
+            self._controls = [continue_button(target)]
         await self._show(self._final_body(ended), final=True)
         return RelayResult(ended, list(self._ts))
 

@@ -10,14 +10,12 @@ from __future__ import annotations
 import logging
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
 from slack_sdk.errors import SlackApiError
 
 from bot.engine import Ask, Engine, Refused, Turn
-from bot.errors import ClaudeFailure, spend_limit_resets
 from bot.metrics import Metrics
 from bot.slack.admins import Admins
 from bot.slack.relay import Relay, RelayResult
@@ -208,23 +206,10 @@ class Responder:
             del self._active[stop_key]
         for note in await turn.recorded():
             await self.tell(ask.channel_id, ask.user_id, None, note)
-        failure = result.ended.error.failure if result.ended.error else None
-        if failure == ClaudeFailure.SPEND_LIMIT:
-            await self._tell_admins_of_spend_limit(ask.team_id)
         return result
 
-    async def _tell_admins_of_spend_limit(self, team_id: str) -> None:
-        """Once a day (across replicas): the admins learn why nobody gets answers."""
-        try:
-            if not await self._engine.parts.spend_limit.first_notice_today(team_id):
-                return
-        except Exception:
-            log.warning("could not claim today's spend-limit notice", exc_info=True)
-            return
-        note = (
-            ":warning: Claude can't answer anyone in this workspace: the organisation's "
-            "Anthropic spend limit is reached. " + spend_limit_note_for_admins()
-        )
+    async def tell_admins(self, note: str) -> None:
+        """A DM to each admin (ADMIN_USER_IDS, or else the workspace's admins and owners)."""
         for admin in await self._admins.listed():
             await self.say(admin, None, note)
 
@@ -264,15 +249,6 @@ class Responder:
         if isinstance(error, SlackApiError):
             code = str(error.response.get("error") or error.response.status_code)
         self._metrics.slack_errors.labels(method, code).inc()
-
-
-def spend_limit_note_for_admins() -> str:
-    resets = spend_limit_resets(datetime.now(UTC))
-    return (
-        f"It resets on {resets:%-d %B %Y} at 00:00 UTC; to lift it sooner, raise the limit "
-        "in the Claude Console (Settings → Limits). `/usage` shows the requests it refused. "
-        "(This notice comes once a day.)"
-    )
 
 
 def is_refusal(error: SlackApiError) -> bool:
