@@ -152,8 +152,8 @@ async def build(settings: Settings, stack: contextlib.AsyncExitStack) -> Service
             owner=owner,
             spend_limit=SpendLimit(
                 clock=utcnow,
-                claim=lambda team, day: budget_store.claim_warning(
-                    team, "anthropic", "spend_limit", "daily", day
+                claim=lambda day: budget_store.claim_warning(
+                    "", "anthropic", "spend_limit", "daily", day
                 ),
             ),
         )

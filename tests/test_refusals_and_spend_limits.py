@@ -128,6 +128,7 @@ async def test_a_contract_limit_asks_for_an_admin_and_a_ramp_limit_says_when_to_
     )
     fake_anthropic.enqueue(
         Reply(status=429, error_code="contract_spend_limit_reached"),
+        Reply(status=429, error_code="contract_spend_limit_reached"),
         Reply(status=429, error_code="ramp_limit_exceeded", headers={"retry-after": "600"}),
     )
     async with start_bot(settings) as bot:
@@ -138,11 +139,13 @@ async def test_a_contract_limit_asks_for_an_admin_and_a_ramp_limit_says_when_to_
             contract_status, contract = response.status, await response.json()
         async with bot.http.get(f"{bot.url}/healthz") as response:
             health = await response.json()
-        ramp = await bot.mention("Anything")
-        rows = await bot.wait_for_usage(2)
         await fake_slack.wait_for(lambda: "U0ADMIN" in fake_slack.messages)
+        await bot.mention("And from Slack?")  # the same limit, another surface: no second DM
+        await bot.wait_for_usage(2)
+        ramp = await bot.mention("Anything")
+        rows = await bot.wait_for_usage(3)
 
-    assert len(fake_anthropic.message_requests) == 2  # neither retried
+    assert len(fake_anthropic.message_requests) == 3  # none retried
     assert contract_status == 502
     assert contract["error"]["type"] == "spend_limit"
     assert "spend limit of its contract" in contract["error"]["message"]
@@ -152,13 +155,13 @@ async def test_a_contract_limit_asks_for_an_admin_and_a_ramp_limit_says_when_to_
     assert "until the contract's limit is raised" in dm.shown
     [answer] = fake_slack.thread(CHANNEL, ramp.ts)
     assert "try again in about 10 min" in answer.shown
-    assert [r.error_kind for r in rows] == ["spend_limit", "rate_limited"]
+    assert [r.error_kind for r in rows] == ["spend_limit", "spend_limit", "rate_limited"]
 
 
 def test_the_health_report_lapses_when_the_month_turns() -> None:
     now = [datetime(2026, 11, 30, 23, 0, tzinfo=UTC)]
 
-    async def claim(_team: str, _day: str) -> bool:
+    async def claim(_day: str) -> bool:
         return True
 
     limit = SpendLimit(clock=lambda: now[0], claim=claim)

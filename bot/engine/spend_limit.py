@@ -2,8 +2,8 @@
 
 At the limit every request fails the same way until 00:00 UTC on the 1st (the monthly limit)
 or until the limit is raised (a contract's), so the bot says so: to the asker each time, to
-the admins once a day (the day's notice is claimed in the database, so replicas and surfaces
-send one between them), and on /healthz.
+the admins once a day (the day's notice is claimed in the database, so replicas, teams and
+surfaces send one between them), and on /healthz.
 """
 
 from __future__ import annotations
@@ -23,8 +23,9 @@ log = logging.getLogger(__name__)
 @dataclass
 class SpendLimit:
     clock: Callable[[], datetime]
-    # Claims the admins' notice for (team, day); True for the first caller only.
-    claim: Callable[[str, str], Awaitable[bool]]
+    # Claims the admins' notice for a UTC day; True for the first caller only. The limit is
+    # the Anthropic organisation's, the same for every team and surface of this bot.
+    claim: Callable[[str], Awaitable[bool]]
     # Tells the admins (a surface that can reach them sets it); gets the note.
     notify: Callable[[str], Awaitable[None]] | None = None
     reached_at: datetime | None = None
@@ -58,12 +59,12 @@ class SpendLimit:
             "message": spend_limit_note(self.reached_at, self.code),
         }
 
-    async def tell_admins(self, team_id: str) -> None:
-        """Once a day per team: the admins learn why nobody gets answers."""
+    async def tell_admins(self) -> None:
+        """Once a day: the admins learn why nobody gets answers."""
         if self.notify is None:
             return
         try:
-            if await self.claim(team_id, self.clock().date().isoformat()):
+            if await self.claim(self.clock().date().isoformat()):
                 await self.notify(spend_limit_admin_note(self.clock(), self.code))
         except Exception:
             log.warning("could not tell the admins about the spend limit", exc_info=True)

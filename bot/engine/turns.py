@@ -207,7 +207,7 @@ class Turn:
         limited = p.spend_limit.observe(ended)
         await self._record(usage)
         if limited:
-            await p.spend_limit.tell_admins(self.ask.team_id)
+            await p.spend_limit.tell_admins()
         return ended
 
     async def _save(self) -> None:
