@@ -141,6 +141,13 @@ class Settings(DatabaseSettings):
     max_concurrent_requests: Annotated[int, Field(ge=1)] = 8
     user_max_concurrent_requests: Annotated[int, Field(ge=1)] = 2
 
+    # What Claude sees of Slack: thread history, follow-ups, files, other bots.
+    thread_history_messages: Annotated[int, Field(ge=0, le=1000)] = 200
+    slack_commercial_distribution: bool = False
+    follow_ups: bool = True
+    files_per_message: Annotated[int, Field(ge=0, le=20)] = 5
+    bot_allowlist: Annotated[frozenset[str], NoDecode] = frozenset()
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper(cls, value: Any) -> Any:
@@ -151,7 +158,7 @@ class Settings(DatabaseSettings):
     def _lower(cls, value: Any) -> Any:
         return value.lower() if isinstance(value, str) else value
 
-    @field_validator("admin_user_ids", mode="before")
+    @field_validator("admin_user_ids", "bot_allowlist", mode="before")
     @classmethod
     def _split_ids(cls, value: Any) -> Any:
         if isinstance(value, str):

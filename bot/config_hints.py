@@ -61,6 +61,11 @@ HINTS: dict[str, str] = {
     "USER_REQUESTS_PER_MINUTE": "a whole number ≥ 1, e.g. 10",
     "MAX_CONCURRENT_REQUESTS": "a whole number ≥ 1, e.g. 8",
     "USER_MAX_CONCURRENT_REQUESTS": "a whole number ≥ 1, e.g. 2",
+    "THREAD_HISTORY_MESSAGES": "messages of a thread read from Slack, 0-1000, e.g. 200",
+    "SLACK_COMMERCIAL_DISTRIBUTION": "true or false (true: Slack allows 1 history read a minute)",
+    "FOLLOW_UPS": "true or false",
+    "FILES_PER_MESSAGE": "a whole number 0-20, e.g. 5",
+    "BOT_ALLOWLIST": "bot or app ids separated by commas, e.g. B0123,A0456",
 }
 
 

@@ -34,6 +34,8 @@ from bot.engine.spend_limit import SpendLimit
 from bot.http.chat import ChatApi
 from bot.metrics import Metrics
 from bot.slack.admins import Admins
+from bot.slack.files import FileLimits, FileReader
+from bot.slack.history import ThreadHistory
 from bot.slack.listeners import Listeners
 from bot.slack.rates import WriteRates
 from bot.slack.recovery import SlackCloser
@@ -217,6 +219,16 @@ async def build(settings: Settings, stack: contextlib.AsyncExitStack) -> Service
         admins=admins,
         metrics=metrics,
         interval=settings.stream_edit_interval,
+        # No waiting out a 429 for history: the answer goes on without it (and says so).
+        history=ThreadHistory(
+            write_client,
+            services.store,
+            keep=settings.thread_history_messages,
+            commercial=settings.slack_commercial_distribution,
+        ),
+        files=FileReader(
+            session, settings.slack_bot_token, FileLimits(per_message=settings.files_per_message)
+        ),
     )
     services.recovery.closers["slack"] = SlackCloser(writer)
     engine.parts.spend_limit.notify = responder.tell_admins
@@ -232,7 +244,13 @@ async def build(settings: Settings, stack: contextlib.AsyncExitStack) -> Service
         is_admin=admins.is_admin,
         clock=utcnow,
     )
-    Listeners(store=services.store, responder=responder, usage=usage).register(bolt)
+    Listeners(
+        store=services.store,
+        responder=responder,
+        usage=usage,
+        follow_ups=settings.follow_ups,
+        bots=settings.bot_allowlist,
+    ).register(bolt)
     services.slack, services.writer = slack, writer
     services.responder, services.bolt = responder, bolt
     return services

@@ -15,6 +15,7 @@ from sqlalchemy.sql.compiler import DDLCompiler
 
 from bot.config import DatabaseSettings
 from bot.store.engine import make_engine
+from bot.store.files_table import UploadedFile  # noqa: F401 - its table is in the metadata
 from bot.store.migrate import compare_type
 from bot.store.models import Base
 

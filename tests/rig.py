@@ -2,6 +2,8 @@
 
 `BotUnderTest` wraps `bot.app.running_bot` (the production wiring) with settings pointing at
 the fake Slack and fake Anthropic servers, and sends Events API deliveries the way Slack does.
+The messages it delivers are first stored in the fake Slack (the running one, or `use_slack`),
+so `conversations.replies` returns them like Slack would; the event is built from that store.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from bot.app import RunningBot, running_bot
 from bot.config import Settings, load_settings
 from bot.store.models import UsageRecord
 from tests.fakes.anthropic import FakeAnthropic
-from tests.fakes.slack import FakeSlack
+from tests.fakes.slack import FakeSlack, running_fake
 
 SIGNING_SECRET = "test-signing-secret"
 TEAM_ID = "T0001"
@@ -62,6 +64,21 @@ class BotUnderTest:
         self.http = http
         self.bot_user = bot_user
         self.url = f"http://127.0.0.1:{running.port}"
+        self._slack: FakeSlack | None = None
+
+    def use_slack(self, fake: FakeSlack) -> None:
+        """Store delivered messages in this fake (by default: the only FakeSlack running)."""
+        self._slack = fake
+
+    @property
+    def slack(self) -> FakeSlack | None:
+        return self._slack or running_fake()
+
+    def _require_slack(self) -> FakeSlack:
+        fake = self.slack
+        if fake is None:
+            raise AssertionError("no single FakeSlack is running: call bot.use_slack(fake)")
+        return fake
 
     async def post_signed(
         self,
@@ -98,15 +115,27 @@ class BotUnderTest:
         event_id: str | None = None,
         ts: str | None = None,
         retry_num: int | None = None,
+        files: list[dict[str, Any]] | None = None,
+        twice: bool = False,
         **signing: Any,
     ) -> Mention:
-        """Deliver an app_mention; `text` gets the bot's mention in front, as Slack sends it."""
+        """Deliver an app_mention; `text` gets the bot's mention in front, as Slack sends it.
+
+        The message is stored in the fake Slack first (a new ts from its clock unless `ts`).
+        `files`: Slack file objects (FakeSlack.add_file) on the event. `twice`: also deliver,
+        at the same time, the `message` event (message.channels) Slack sends for the same
+        message with another event id (PLATFORM.md 0a Slack 4)."""
+        full = f"<@{self.bot_user}> {text}"
+        twin: dict[str, Any] | None = None
+        if (fake := self.slack) is not None:
+            ts = fake.add_message(channel, full, user=user, thread_ts=thread_ts, files=files, ts=ts)
+            twin = fake.as_event(channel, ts)
         ts = ts or next_ts()
         event_id = event_id or f"Ev{next(_ids):08d}"
         event: dict[str, Any] = {
             "type": "app_mention",
             "user": user,
-            "text": f"<@{self.bot_user}> {text}",
+            "text": full,
             "ts": ts,
             "team": TEAM_ID,
             "channel": channel,
@@ -114,6 +143,14 @@ class BotUnderTest:
         }
         if thread_ts:
             event["thread_ts"] = thread_ts
+        if files:
+            event["files"] = files
+        if twin is not None and "client_msg_id" in twin:
+            event["client_msg_id"] = twin["client_msg_id"]
+        if twice and twin is None:
+            twin = {"user": user, "text": full, "ts": ts, "channel": channel, "event_ts": ts}
+            twin.update({"thread_ts": thread_ts} if thread_ts else {})
+            twin.update({"subtype": "file_share", "files": files} if files else {})
         envelope = {
             "token": "unused",
             "team_id": TEAM_ID,
@@ -126,7 +163,13 @@ class BotUnderTest:
                 {"team_id": TEAM_ID, "user_id": self.bot_user, "is_bot": True},
             ],
         }
-        delivery = await self.post_signed(json.dumps(envelope), retry_num=retry_num, **signing)
+        sending = self.post_signed(json.dumps(envelope), retry_num=retry_num, **signing)
+        if twice and twin is not None:
+            delivery, _ = await asyncio.gather(
+                sending, self.message_event({**twin, "channel_type": "channel"})
+            )
+        else:
+            delivery = await sending
         return Mention(event_id, ts, thread_ts or ts, channel, delivery)
 
     async def message_event(self, event: dict[str, Any], *, event_id: str | None = None) -> str:
@@ -146,15 +189,139 @@ class BotUnderTest:
         return event_id
 
     async def dm(
-        self, text: str, *, user: str = USER, channel: str = DM, thread_ts: str | None = None
+        self,
+        text: str,
+        *,
+        user: str = USER,
+        channel: str = DM,
+        thread_ts: str | None = None,
+        files: list[dict[str, Any]] | None = None,
     ) -> str:
-        """A person's new message in the bot's DM; returns its ts."""
+        """A person's new message in the bot's DM, stored in the fake Slack; returns its ts.
+        With `files` the event has subtype "file_share" and `files` (text may be "")."""
+        if (fake := self.slack) is not None:
+            ts = fake.add_message(channel, text, user=user, thread_ts=thread_ts, files=files)
+            await self.message_event(fake.as_event(channel, ts, channel_type="im"))
+            return ts
         ts = next_ts()
-        event = {"user": user, "text": text, "ts": ts, "channel": channel, "channel_type": "im"}
+        event: dict[str, Any] = {
+            "user": user,
+            "text": text,
+            "ts": ts,
+            "channel": channel,
+            "channel_type": "im",
+        }
         if thread_ts:
             event["thread_ts"] = thread_ts
+        if files:
+            event.update(subtype="file_share", files=files)
         await self.message_event(event)
         return ts
+
+    async def say_in_thread(
+        self,
+        text: str,
+        *,
+        thread_ts: str,
+        channel: str = CHANNEL,
+        user: str = USER,
+        files: list[dict[str, Any]] | None = None,
+    ) -> str:
+        """A person's reply in a channel thread without a mention: stored in the fake Slack and
+        delivered as a message.channels `message` event (channel_type "channel"); returns ts."""
+        fake = self._require_slack()
+        ts = fake.add_message(channel, text, user=user, thread_ts=thread_ts, files=files)
+        await self.message_event(fake.as_event(channel, ts))
+        return ts
+
+    async def bot_message(
+        self,
+        text: str,
+        *,
+        channel: str = CHANNEL,
+        thread_ts: str | None = None,
+        bot_id: str = "B0OTHER",
+        app_id: str = "A0OTHER",
+        mention: bool = False,
+        user: str | None = "U0OTHERBOT",
+        bot_name: str = "otherbot",
+    ) -> str:
+        """Another app's bot posts (subtype "bot_message", bot_id, bot_profile; `user=None`
+        for a legacy bot without a user). With `mention` the text starts with the bot's mention
+        and it arrives as an `app_mention` carrying bot_id/bot_profile; else as a `message`
+        event (message.channels). Stored in the fake Slack; returns its ts."""
+        fake = self._require_slack()
+        body = f"<@{self.bot_user}> {text}" if mention else text
+        ts = fake.add_message(
+            channel,
+            body,
+            user=user,
+            thread_ts=thread_ts,
+            bot_id=bot_id,
+            bot_name=bot_name,
+            app_id=app_id,
+            subtype="bot_message",
+        )
+        event = fake.as_event(channel, ts)
+        if not mention:
+            await self.message_event(event)
+            return ts
+        event = {k: v for k, v in event.items() if k not in ("subtype", "channel_type")}
+        await self.event({**event, "type": "app_mention"})
+        return ts
+
+    async def event_in_channel(self, subtype: str, *, channel: str = CHANNEL, **fields: Any) -> str:
+        """Deliver a `message` event of this subtype (message.channels); returns its event id.
+
+        The fake Slack changes as the event says: "message_changed" needs `ts` (the message)
+        and `text` (its new text; optional `user`) and carries `message`/`previous_message`;
+        "message_deleted" needs `ts` and carries `deleted_ts`/`previous_message`;
+        "channel_join" stores "<@user> has joined the channel" (`user`, default USER). Any
+        other subtype is sent as given. Remaining `fields` are set on the event as they are."""
+        fake = self._require_slack()
+        event: dict[str, Any]
+        if subtype == "message_changed":
+            ts, text = fields.pop("ts"), fields.pop("text")
+            previous, now = fake.edit_message(channel, ts, text, user=fields.pop("user", None))
+            event = {"hidden": True, "message": now, "previous_message": previous}
+            event["ts"] = now["edited"]["ts"]
+        elif subtype == "message_deleted":
+            ts = fields.pop("ts")
+            event = {
+                "hidden": True,
+                "deleted_ts": ts,
+                "previous_message": fake.delete_message(channel, ts),
+            }
+            event["ts"] = fake.new_ts()
+        elif subtype == "channel_join":
+            user = fields.pop("user", USER)
+            text = f"<@{user}> has joined the channel"
+            joined = fake.add_message(channel, text, user=user, subtype=subtype)
+            event = fake.as_event(channel, joined)
+        else:
+            event = {"ts": fake.new_ts()}
+        event = {"subtype": subtype, "channel": channel, "channel_type": "channel", **event}
+        event.setdefault("event_ts", event["ts"])
+        return await self.message_event({**event, **fields})
+
+    async def event(self, event: dict[str, Any], *, event_id: str | None = None) -> str:
+        """Deliver any Events API `event` (its own `type`) as Slack does; returns the event id."""
+        event_id = event_id or f"Ev{next(_ids):08d}"
+        envelope = {
+            "token": "unused",
+            "team_id": TEAM_ID,
+            "api_app_id": "A0001",
+            "event": {"team": TEAM_ID, **event},
+            "type": "event_callback",
+            "event_id": event_id,
+            "event_time": int(time.time()),
+            "authorizations": [
+                {"team_id": TEAM_ID, "user_id": self.bot_user, "is_bot": True},
+            ],
+        }
+        delivery = await self.post_signed(json.dumps(envelope))
+        assert delivery.status == 200
+        return event_id
 
     async def click(
         self,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import datetime
 from collections.abc import AsyncIterator
 from typing import Any
@@ -13,7 +14,15 @@ import httpx2
 import pytest
 from anthropic.types import Message, MessageParam
 
-from tests.fakes.anthropic import CostItem, FakeAnthropic, Reply
+from tests.fakes.anthropic import (
+    IMAGE_TOKENS,
+    MAX_IMAGE_BYTES,
+    PDF_TOKENS,
+    TOO_LARGE_MESSAGE,
+    CostItem,
+    FakeAnthropic,
+    Reply,
+)
 
 MODEL = "claude-sonnet-4-6"
 HELLO: list[MessageParam] = [{"role": "user", "content": "Hello there, Claude!"}]
@@ -1121,3 +1130,376 @@ async def test_cost_report_bad_queries_are_400(
         await cost_report(admin, **params)
     assert caught.value.type == "invalid_request_error"
     assert needle in str(caught.value.api_message)
+
+
+# -- content blocks, token sizes and the Files API (PLATFORM.md 0a.5) -----------------------------
+
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256))
+PDF = b"%PDF-1.7\n" + b"0" * 300
+NOW = datetime.datetime(2026, 12, 1, 12, 0, tzinfo=datetime.UTC)
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def image(data: bytes = PNG, media_type: str = "image/png", **extra: Any) -> dict[str, Any]:
+    source = {"type": "base64", "media_type": media_type, "data": b64(data)}
+    return {"type": "image", "source": source, **extra}
+
+
+def pdf(data: bytes = PDF, **extra: Any) -> dict[str, Any]:
+    source = {"type": "base64", "media_type": "application/pdf", "data": b64(data)}
+    return {"type": "document", "source": source, **extra}
+
+
+def from_file(kind: str, file_id: str) -> dict[str, Any]:
+    return {"type": kind, "source": {"type": "file", "file_id": file_id}}
+
+
+def user(*blocks: Any) -> Any:
+    return [{"role": "user", "content": list(blocks)}]
+
+
+async def count(client: anthropic.AsyncAnthropic, messages: Any, **kwargs: Any) -> int:
+    result = await client.messages.count_tokens(model=MODEL, messages=messages, **kwargs)
+    return result.input_tokens
+
+
+async def test_blocks_are_accepted_and_sized_alike_by_count_tokens_and_usage(
+    fake: FakeAnthropic, client: anthropic.AsyncAnthropic
+) -> None:
+    text_doc = {
+        "type": "document",
+        "source": {"type": "text", "media_type": "text/plain", "data": "d" * 30},
+        "title": "Notes",
+        "context": "From Slack",
+    }
+    url_image = {"type": "image", "source": {"type": "url", "url": "https://x.test/a.png"}}
+    messages = user(
+        {"type": "text", "text": "t" * 11},
+        image(),
+        image(media_type="image/webp"),
+        url_image,
+        pdf(title="Report"),
+        text_doc,
+    )
+    expected = 11 + 3 * IMAGE_TOKENS + PDF_TOKENS  # ceil((11 + 30) / 4) = 11
+    assert (IMAGE_TOKENS, PDF_TOKENS) == (1_000, 2_000)
+    assert await count(client, messages) == expected
+    message = await client.messages.create(model=MODEL, max_tokens=20, messages=messages)
+    assert message.usage.input_tokens == expected
+    assert fake.message_requests[0].body["messages"] == messages
+
+
+async def test_an_image_of_exactly_5_mb_is_accepted(
+    fake: FakeAnthropic, client: anthropic.AsyncAnthropic
+) -> None:
+    assert MAX_IMAGE_BYTES == 5 * 1024 * 1024
+    assert await count(client, user(image(b"\0" * MAX_IMAGE_BYTES))) == IMAGE_TOKENS
+
+
+TOO_BIG_IMAGE = image(b"\0" * (MAX_IMAGE_BYTES + 1), media_type="image/jpeg")
+
+
+@pytest.mark.parametrize(
+    ("messages", "prefix", "needle"),
+    [
+        (user({"type": "video", "x": 1}), "messages.0.content.0.type:", "unknown content block"),
+        (user("not a block"), "messages.0.content.0:", "object"),
+        ([{"role": "user", "content": 5}], "messages.0.content:", "string or a list"),
+        (user({"type": "text"}), "messages.0.content.0.text:", "string"),
+        (
+            user({"type": "text", "text": "hi"}, image(media_type="image/bmp")),
+            "messages.0.content.1.source.media_type:",
+            "image/bmp",
+        ),
+        (
+            user({**image(), "source": {**image()["source"], "data": "@@not base64@@"}}),
+            "messages.0.content.0.source.data:",
+            "base64",
+        ),
+        (user(TOO_BIG_IMAGE), "messages.0.content.0.source.data:", "image exceeds 5 MB maximum"),
+        (
+            user({"type": "image", "source": {"type": "path", "path": "x.png"}}),
+            "messages.0.content.0.source.type:",
+            "'base64', 'url' or 'file'",
+        ),
+        (
+            user({**pdf(), "source": {**pdf()["source"], "media_type": "application/zip"}}),
+            "messages.0.content.0.source.media_type:",
+            "application/pdf",
+        ),
+        (
+            user({**pdf(), "source": {"type": "text", "media_type": "text/html", "data": "x"}}),
+            "messages.0.content.0.source.media_type:",
+            "text/plain",
+        ),
+        (user(pdf(title=7)), "messages.0.content.0.title:", "string"),
+        (
+            user(from_file("image", "file_nope")),
+            "messages.0.content.0.source.file_id:",
+            "File not found: file_nope",
+        ),
+        (
+            user(from_file("document", "file_gone")),
+            "messages.0.content.0.source.file_id:",
+            "File not found: file_gone",
+        ),
+        (
+            [*HELLO, {"role": "assistant", "content": [image()]}],
+            "messages.1.content.0:",
+            "only allowed in user messages",
+        ),
+        (
+            user({"type": "tool_result", "tool_use_id": "t1", "content": [TOO_BIG_IMAGE]}),
+            "messages.0.content.0.content.0.source.data:",
+            "5 MB",
+        ),
+    ],
+)
+@pytest.mark.parametrize("endpoint", ["create", "count_tokens"])
+async def test_invalid_content_blocks_are_400_naming_the_path(
+    fake: FakeAnthropic,
+    client: anthropic.AsyncAnthropic,
+    messages: Any,
+    prefix: str,
+    needle: str,
+    endpoint: str,
+) -> None:
+    fake.enqueue(Reply(text="kept for the next request"))
+    send = (
+        client.messages.create(model=MODEL, max_tokens=10, messages=messages)
+        if endpoint == "create"
+        else count(client, messages)
+    )
+    with pytest.raises(anthropic.BadRequestError) as caught:
+        await send
+    assert caught.value.type == "invalid_request_error"
+    message = str(caught.value.api_message)
+    assert message.startswith(prefix)
+    assert needle in message
+    assert fake.message_requests == []
+    reply = await client.messages.create(model=MODEL, max_tokens=10, messages=HELLO)
+    assert reply.content[0].type == "text"
+    assert reply.content[0].text == "kept for the next request"  # the 400 used no reply
+
+
+async def test_a_body_over_32_mb_is_a_plain_413(
+    fake: FakeAnthropic, client: anthropic.AsyncAnthropic
+) -> None:
+    huge: Any = [{"role": "user", "content": "x" * (32 * 1024 * 1024)}]
+    fake.enqueue(Reply(text="unused"))
+    with pytest.raises(anthropic.ContentTooLargeError) as caught:
+        await client.messages.create(model=MODEL, max_tokens=10, messages=huge)
+    assert caught.value.status_code == 413
+    error = {"type": "request_too_large", "message": TOO_LARGE_MESSAGE}
+    assert caught.value.body == {"type": "error", "error": error}  # no request_id
+    assert caught.value.request_id is None  # the edge answers, not the API
+    [recorded] = fake.requests
+    assert recorded.size > 32 * 1024 * 1024
+    assert recorded.body == {}
+    assert fake.message_requests == []
+    reply = await client.messages.create(model=MODEL, max_tokens=10, messages=HELLO)
+    assert reply.content[0].type == "text"
+    assert reply.content[0].text == "unused"
+
+
+async def test_the_request_limit_can_be_lowered_and_applies_to_count_tokens(
+    fake: FakeAnthropic, client: anthropic.AsyncAnthropic
+) -> None:
+    fake.max_request_bytes = 4096
+    assert await count(client, user(image(b"\0" * 1000))) == IMAGE_TOKENS
+    with pytest.raises(anthropic.ContentTooLargeError):
+        await count(client, user(image(b"\0" * 4096)))
+    wrong = anthropic.AsyncAnthropic(api_key="sk-no", base_url=fake.base_url, max_retries=0)
+    try:
+        with pytest.raises(anthropic.ContentTooLargeError):  # before auth, as at the edge
+            await wrong.messages.create(model=MODEL, max_tokens=5, messages=user(pdf(PDF * 20)))
+    finally:
+        await wrong.close()
+
+
+async def test_a_cached_image_is_written_then_read_and_makes_the_prefix_cacheable() -> None:
+    async with FakeAnthropic(min_cache_tokens=1024) as fake:
+        sdk = anthropic.AsyncAnthropic(api_key="sk-test", base_url=fake.base_url, max_retries=0)
+        try:
+            messages = user(image(cache_control=EPHEMERAL), {"type": "text", "text": "Q" * 12})
+            # system 100 tokens + image 1,000 = a 1,100-token prefix; the question is 3 more.
+            first = numbers(await ask(sdk, messages, system=SYSTEM_TEXT))
+            second = numbers(await ask(sdk, messages, system=SYSTEM_TEXT, stream=True))
+            total = await count(sdk, messages, system=SYSTEM_TEXT)
+        finally:
+            await sdk.close()
+    assert first == (3, 1100, 0, 0)
+    assert second == (3, 0, 0, 1100)
+    assert total == 1103
+
+
+async def test_upload_metadata_use_and_delete(
+    fake: FakeAnthropic, client: anthropic.AsyncAnthropic
+) -> None:
+    fake.now = lambda: NOW
+    photo = await client.files.upload(
+        file=("shots/photo.png", PNG, "image/png"), expires_in_seconds=3600
+    )
+    assert photo.id.startswith("file_")
+    assert photo.type == "file"
+    assert (photo.filename, photo.mime_type, photo.size_bytes) == ("photo.png", "image/png", 264)
+    assert photo.created_at == NOW
+    assert photo.expires_at == NOW + datetime.timedelta(hours=1)
+    assert photo.downloadable is False
+    report = await client.files.upload(file=("report.pdf", PDF, "application/pdf"))
+    assert report.expires_at is None
+
+    stored = fake.files[photo.id]
+    assert (stored.filename, stored.mime_type, stored.data) == ("photo.png", "image/png", PNG)
+    assert [f.id for f in fake.uploads] == [photo.id, report.id]
+    upload = fake.requests[0]
+    assert upload.path == "/v1/files"
+    assert upload.headers["content-type"].startswith("multipart/form-data; boundary=")
+    assert "anthropic-beta" not in upload.headers  # GA: no beta header
+    assert upload.body == {
+        "expires_in_seconds": "3600",
+        "file": {"filename": "shots/photo.png", "content_type": "image/png", "size_bytes": 264},
+    }
+    assert upload.size > 264
+    assert fake.message_requests == []
+
+    again = await client.files.retrieve_metadata(photo.id)
+    assert again == photo
+    messages = user(from_file("image", photo.id), from_file("document", report.id))
+    assert await count(client, messages) == IMAGE_TOKENS + PDF_TOKENS
+    message = await client.messages.create(model=MODEL, max_tokens=10, messages=messages)
+    assert message.usage.input_tokens == IMAGE_TOKENS + PDF_TOKENS
+
+    deleted = await client.files.delete(photo.id)
+    assert (deleted.id, deleted.type) == (photo.id, "file_deleted")
+    assert photo.id not in fake.files
+    assert len(fake.uploads) == 2
+    with pytest.raises(anthropic.NotFoundError) as caught:
+        await client.files.retrieve_metadata(photo.id)
+    assert caught.value.type == "not_found_error"
+    assert caught.value.api_message == f"File not found: {photo.id}"
+    with pytest.raises(anthropic.NotFoundError):
+        await client.files.delete(photo.id)
+    with pytest.raises(anthropic.BadRequestError, match=f"File not found: {photo.id}"):
+        await count(client, messages)
+
+
+async def test_a_text_file_document_counts_its_text_and_names_are_filled_in(
+    fake: FakeAnthropic, client: anthropic.AsyncAnthropic
+) -> None:
+    text = ("é" * 41).encode()
+    notes = await client.files.upload(file=("notes.txt", text))  # type guessed by name
+    assert (notes.mime_type, notes.size_bytes) == ("text/plain", 82)
+    assert await count(client, user(from_file("document", notes.id))) == 11  # ceil(41 / 4)
+    nameless = await client.files.upload(file=("", PNG, "image/png"))
+    assert nameless.filename == "unnamed.png"
+    seeded = fake.add_file(b"plain words", "seed.txt", "text/plain")
+    assert seeded.id in fake.files
+    assert len(fake.uploads) == 2  # add_file is no upload
+    assert await count(client, user(from_file("document", seeded.id))) == 3  # ceil(11 / 4)
+
+
+@pytest.mark.parametrize(
+    ("kind", "filename", "mime_type", "needle"),
+    [
+        ("image", "report.pdf", "application/pdf", "an image block needs"),
+        ("image", "notes.txt", "text/plain", "an image block needs"),
+        ("document", "photo.png", "image/png", "a document block needs"),
+        ("document", "data.zip", "application/zip", "a document block needs"),
+    ],
+)
+async def test_a_file_whose_type_does_not_fit_the_block_is_400(
+    fake: FakeAnthropic,
+    client: anthropic.AsyncAnthropic,
+    kind: str,
+    filename: str,
+    mime_type: str,
+    needle: str,
+) -> None:
+    uploaded = await client.files.upload(file=(filename, b"bytes", mime_type))
+    assert uploaded.mime_type == mime_type
+    with pytest.raises(anthropic.BadRequestError) as caught:
+        await client.messages.create(
+            model=MODEL, max_tokens=10, messages=user(from_file(kind, uploaded.id))
+        )
+    message = str(caught.value.api_message)
+    assert message.startswith("messages.0.content.0.source.file_id:")
+    assert needle in message
+    assert mime_type in message
+
+
+@pytest.mark.parametrize("seconds", [3599, 7_776_001, 0])
+async def test_expires_in_seconds_out_of_range_is_400(
+    fake: FakeAnthropic, client: anthropic.AsyncAnthropic, seconds: int
+) -> None:
+    with pytest.raises(anthropic.BadRequestError, match="expires_in_seconds"):
+        await client.files.upload(file=("a.png", PNG, "image/png"), expires_in_seconds=seconds)
+    assert fake.files == {}
+    assert fake.uploads == []
+    assert fake.requests[0].body["expires_in_seconds"] == str(seconds)  # still recorded
+    limit = await client.files.upload(
+        file=("a.png", PNG, "image/png"), expires_in_seconds=7_776_000
+    )
+    assert limit.expires_at is not None
+
+
+async def test_without_the_files_api_every_files_call_is_404(
+    fake: FakeAnthropic, client: anthropic.AsyncAnthropic
+) -> None:
+    fake.files_api = False
+    with pytest.raises(anthropic.NotFoundError) as caught:
+        await client.files.upload(file=("a.png", PNG, "image/png"))
+    assert caught.value.type == "not_found_error"
+    with pytest.raises(anthropic.NotFoundError):
+        await client.files.retrieve_metadata("file_abc")
+    with pytest.raises(anthropic.NotFoundError):
+        await client.files.delete("file_abc")
+    assert fake.files == {}
+    assert fake.uploads == []
+    assert fake.requests[0].body["file"]["filename"] == "a.png"  # recorded all the same
+    # The inline fallback still works.
+    assert await count(client, user(image(), pdf())) == IMAGE_TOKENS + PDF_TOKENS
+
+
+async def test_files_api_needs_the_api_key_and_a_file_part(fake: FakeAnthropic) -> None:
+    for key in ("sk-wrong", fake.admin_key):
+        other = anthropic.AsyncAnthropic(api_key=key, base_url=fake.base_url, max_retries=0)
+        try:
+            with pytest.raises(anthropic.AuthenticationError):
+                await other.files.upload(file=("a.png", PNG, "image/png"))
+        finally:
+            await other.close()
+    headers = {"x-api-key": "sk-test", "anthropic-version": "2026-10-21"}
+    form = aiohttp.FormData(default_to_multipart=True)
+    form.add_field("expires_in_seconds", "3600")
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(f"{fake.base_url}/v1/files", data=form, headers=headers) as response,
+    ):
+        payload = await response.json()
+        assert response.status == 400
+    assert payload["error"]["message"] == "file: Field required"
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(f"{fake.base_url}/v1/files", json={"file": "x"}, headers=headers) as response,
+    ):
+        payload = await response.json()
+        assert response.status == 400
+    assert "multipart/form-data" in payload["error"]["message"]
+    assert fake.files == {}
+
+
+async def test_an_upload_over_the_upload_limit_is_413(
+    fake: FakeAnthropic, client: anthropic.AsyncAnthropic
+) -> None:
+    assert fake.max_upload_bytes == 500 * 1024 * 1024
+    fake.max_upload_bytes = 200
+    with pytest.raises(anthropic.ContentTooLargeError):
+        await client.files.upload(file=("a.png", PNG, "image/png"))
+    assert fake.files == {}
+    assert fake.requests[0].body == {}
+    fake.max_upload_bytes = 1024
+    assert (await client.files.upload(file=("a.png", PNG, "image/png"))).size_bytes == 264

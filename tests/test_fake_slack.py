@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import json
 import time
 from collections.abc import AsyncIterator
+from types import SimpleNamespace
+from typing import Any, cast
 
 import aiohttp
 import pytest
+from aiohttp import web
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
+from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
-from tests.fakes.slack import DEFAULT_TOKEN, FakeSlack
+from bot.app import RunningBot
+from tests.fakes.slack import DEFAULT_TOKEN, FakeSlack, running_fake
+from tests.rig import SIGNING_SECRET, BotUnderTest
 
 CHANNEL = "C0CHAN"
 
@@ -267,3 +276,466 @@ async def test_hang_next_delays_and_wait_for_sees_calls(slack: FakeSlack) -> Non
         await slack.wait_for(lambda: False, timeout=0.05)
 
     assert time.monotonic() - started >= 0.3
+
+
+# ----- thread history: conversations.replies over everything said in the thread
+
+
+async def test_replies_hold_people_other_bots_and_the_bot_oldest_first(slack: FakeSlack) -> None:
+    client = client_for(slack)
+    report = slack.add_file("report.pdf", b"%PDF-1.7", mimetype="application/pdf")
+    parent = slack.add_message(CHANNEL, "Shall we ship?", user="U0ADA")
+    asked = slack.add_message(CHANNEL, "see this", user="U0BOB", thread_ts=parent, files=[report])
+    other = slack.add_message(
+        CHANNEL,
+        "Build green",
+        thread_ts=parent,
+        bot_id="B0CI",
+        bot_name="ci",
+        subtype="bot_message",
+    )
+    mine = await client.chat_postMessage(channel=CHANNEL, text="Looks good.", thread_ts=parent)
+
+    res = await client.conversations_replies(channel=CHANNEL, ts=parent)
+
+    first, bob, ci, bot = res["messages"]
+    assert [m["ts"] for m in res["messages"]] == [parent, asked, other, mine["ts"]]
+    assert parent < asked < other < mine["ts"]
+    assert (first["user"], first["text"], first["type"]) == ("U0ADA", "Shall we ship?", "message")
+    assert first["thread_ts"] == parent
+    assert first["reply_count"] == 3
+    assert first["latest_reply"] == mine["ts"]
+    assert bob["files"] == [report]
+    assert bob["subtype"] == "file_share"
+    assert bob["thread_ts"] == parent
+    assert bob["parent_user_id"] == "U0ADA"
+    assert "user" not in ci
+    assert ci["subtype"] == "bot_message"
+    assert ci["bot_profile"] == {"id": "B0CI", "name": "ci", "app_id": "A0CI"}
+    assert (bot["user"], bot["bot_id"]) == ("U0BOT", "B0BOT")
+    assert bot["bot_profile"]["id"] == "B0BOT"
+    assert res["has_more"] is False
+    assert res["response_metadata"]["next_cursor"] == ""
+
+
+async def test_replies_pages_by_limit_and_opaque_cursor(slack: FakeSlack) -> None:
+    client = client_for(slack)
+    parent, replies = slack.add_thread(CHANNEL, 249, users=["U0ADA", "U0BOB"])
+
+    pages, cursor = [], None
+    while True:
+        res = await client.conversations_replies(
+            channel=CHANNEL, ts=parent, limit=100, cursor=cursor
+        )
+        pages.append(res)
+        cursor = res["response_metadata"]["next_cursor"]
+        if not res["has_more"]:
+            break
+    seen = [m["ts"] for page in pages for m in page["messages"]]
+    with pytest.raises(SlackApiError) as junk:
+        await client.conversations_replies(channel=CHANNEL, ts=parent, cursor="not-a-cursor")
+
+    assert [len(p["messages"]) for p in pages] == [100, 100, 50]
+    assert seen == [parent, *replies]
+    assert all(parent not in p["response_metadata"]["next_cursor"] for p in pages)
+    assert pages[-1]["response_metadata"]["next_cursor"] == ""
+    assert [m["user"] for m in pages[0]["messages"][:3]] == ["U0ADA", "U0BOB", "U0ADA"]
+    assert pages[0]["messages"][1]["text"] == "message 1"
+    assert junk.value.response["error"] == "invalid_cursor"
+
+
+async def test_replies_limit_defaults_to_1000_and_is_capped_there(slack: FakeSlack) -> None:
+    client = client_for(slack)
+    parent, _ = slack.add_thread(CHANNEL, 1100)
+
+    default = await client.conversations_replies(channel=CHANNEL, ts=parent)
+    asked_more = await client.conversations_replies(channel=CHANNEL, ts=parent, limit=5000)
+    rest = await client.conversations_replies(
+        channel=CHANNEL, ts=parent, cursor=default["response_metadata"]["next_cursor"]
+    )
+
+    assert len(default["messages"]) == len(asked_more["messages"]) == 1000
+    assert default["has_more"] is True
+    assert len(rest["messages"]) == 101
+    assert rest["has_more"] is False
+
+
+async def test_replies_oldest_and_latest_are_exclusive_unless_inclusive(slack: FakeSlack) -> None:
+    client = client_for(slack)
+    parent, r = slack.add_thread(CHANNEL, 5)
+
+    def stamps(res: object) -> list[str]:
+        return [m["ts"] for m in res["messages"]]  # type: ignore[index]
+
+    exclusive = await client.conversations_replies(
+        channel=CHANNEL, ts=parent, oldest=r[0], latest=r[3]
+    )
+    inclusive = await client.conversations_replies(
+        channel=CHANNEL, ts=parent, oldest=r[0], latest=r[3], inclusive=True
+    )
+    as_text = await client.api_call(
+        "conversations.replies",
+        http_verb="GET",
+        params={"channel": CHANNEL, "ts": parent, "oldest": parent, "inclusive": "true"},
+    )
+    after_parent = await client.conversations_replies(channel=CHANNEL, ts=parent, oldest=parent)
+
+    assert stamps(exclusive) == [r[1], r[2]]
+    assert stamps(inclusive) == [r[0], r[1], r[2], r[3]]
+    assert slack.calls_to("conversations.replies")[1].params["inclusive"] == "1"
+    assert stamps(as_text) == [parent, *r]
+    assert stamps(after_parent) == r
+
+
+async def test_replies_unknown_thread_and_a_reply_ts(slack: FakeSlack) -> None:
+    client = client_for(slack)
+    parent, replies = slack.add_thread(CHANNEL, 2)
+
+    with pytest.raises(SlackApiError) as unknown:
+        await client.conversations_replies(channel=CHANNEL, ts="1600000000.000100")
+    with pytest.raises(SlackApiError) as elsewhere:
+        await client.conversations_replies(channel="C0OTHER", ts=parent)
+    from_reply = await client.conversations_replies(channel=CHANNEL, ts=replies[1])
+
+    assert unknown.value.response["error"] == "thread_not_found"
+    assert elsewhere.value.response["error"] == "thread_not_found"
+    assert [m["ts"] for m in from_reply["messages"]] == [parent, *replies]
+
+
+async def test_replies_distribution_mode_limits_calls_and_messages(slack: FakeSlack) -> None:
+    slack.replies_limits = (1, 15)
+    client = client_for(slack)
+    parent, _ = slack.add_thread(CHANNEL, 40)
+
+    first = await client.conversations_replies(channel=CHANNEL, ts=parent, limit=200)
+    with pytest.raises(SlackApiError) as refused:
+        await client.conversations_replies(channel=CHANNEL, ts=parent)
+
+    assert len(first["messages"]) == 15
+    assert first["has_more"] is True
+    assert refused.value.response.status_code == 429
+    assert refused.value.response["error"] == "ratelimited"
+    assert refused.value.response.headers["Retry-After"] == "60"
+    assert slack.call_counts["conversations.replies"] == 2
+    assert [c.params.get("limit") for c in slack.calls_to("conversations.replies")] == ["200", None]
+    assert [c.status for c in slack.calls_to("conversations.replies")] == [200, 429]
+
+
+async def test_edits_deletions_and_the_bot_only_thread_view(slack: FakeSlack) -> None:
+    client = client_for(slack)
+    parent = slack.add_user_message(CHANNEL, "question")  # the old positional form still works
+    said = slack.add_user_message(CHANNEL, "typo", "U0ADA", parent)
+    gone = slack.add_message(CHANNEL, "never mind", user="U0ADA", thread_ts=parent)
+    await client.chat_postMessage(channel=CHANNEL, text="answer", thread_ts=parent)
+
+    previous, now = slack.edit_message(CHANNEL, said, "fixed")
+    slack.delete_message(CHANNEL, gone)
+    res = await client.conversations_replies(channel=CHANNEL, ts=parent)
+
+    assert previous["text"] == "typo"
+    assert now["edited"] == {"user": "U0ADA", "ts": now["edited"]["ts"]}
+    assert now["edited"]["ts"] > gone
+    assert slack.message(CHANNEL, said).versions == ["typo", "fixed"]
+    assert [(m["text"], "edited" in m) for m in res["messages"][1:]] == [
+        ("fixed", True),
+        ("answer", False),
+    ]
+    assert slack.thread_text(CHANNEL, parent) == ["answer"]
+    assert slack.thread_text(CHANNEL, parent, everyone=True) == ["fixed", "answer"]
+
+
+# ----- users.info profiles
+
+
+async def test_users_info_profile_defaults_and_merges(slack: FakeSlack) -> None:
+    slack.users["U0ADA"] = {"is_admin": True, "profile": {"display_name": "ada", "title": "CTO"}}
+    slack.users["U0GRACE"] = {"real_name": "Grace Hopper"}
+    client = client_for(slack)
+
+    plain = (await client.users_info(user="U0ANY"))["user"]
+    ada = (await client.users_info(user="U0ADA"))["user"]
+    grace = (await client.users_info(user="U0GRACE"))["user"]
+    me = (await client.users_info(user="U0BOT"))["user"]
+    listed = (await client.users_list())["members"]
+
+    assert plain["profile"]["display_name"] == ""
+    assert plain["profile"]["real_name"] == plain["real_name"] == "U0any"
+    assert ada["is_admin"] is True
+    assert ada["profile"]["display_name"] == "ada"
+    assert ada["profile"]["title"] == "CTO"
+    assert ada["profile"]["real_name"] == "U0ada"
+    assert grace["profile"]["real_name"] == grace["real_name"] == "Grace Hopper"
+    assert me["is_bot"] is True
+    assert me["profile"]["bot_id"] == "B0BOT"
+    assert [m["profile"]["display_name"] for m in listed] == ["ada", ""]
+
+
+# ----- files: private URLs behind the bot token
+
+
+async def test_file_download_needs_the_bot_token(slack: FakeSlack) -> None:
+    data = bytes(range(256)) * 1000
+    file = slack.add_file("chart.png", data, mimetype="image/png")
+    headers = {"Authorization": f"Bearer {DEFAULT_TOKEN}"}
+
+    async with aiohttp.ClientSession() as session:
+        async with session.get(file["url_private_download"], headers=headers) as resp:
+            body, kind, length = await resp.read(), resp.content_type, resp.content_length
+        async with session.get(file["url_private"], headers=headers) as resp:
+            assert await resp.read() == data
+        async with session.get(file["url_private"], allow_redirects=False) as bare:
+            location = bare.headers["Location"]
+        wrong = {"Authorization": "Bearer xoxb-someone-else"}
+        async with session.get(file["url_private_download"], headers=wrong) as followed:
+            page, page_kind, page_status = (
+                await followed.text(),
+                followed.content_type,
+                followed.status,
+            )
+        info = await client_for(slack).files_info(file=file["id"])
+
+    assert file["id"].startswith("F")
+    assert (file["name"], file["title"], file["mimetype"]) == (
+        "chart.png",
+        "chart.png",
+        "image/png",
+    )
+    assert (file["filetype"], file["size"], file["mode"]) == ("png", len(data), "hosted")
+    assert file["url_private"].startswith(slack.api_url.removesuffix("api/") + "files-pri/T0001-")
+    assert body == data
+    assert (kind, length) == ("image/png", len(data))
+    assert bare.status == 302
+    assert "/signin" in location
+    assert (page_status, page_kind) == (200, "text/html")
+    assert "Sign in" in page
+    assert slack.file_downloads[file["id"]] == 2
+    assert slack.file_signin_redirects[file["id"]] == 2
+    assert slack.file_bytes_sent[file["id"]] == 2 * len(data)
+    assert info["file"] == file
+
+
+async def test_file_bytes_sent_shows_a_download_stopped_early(slack: FakeSlack) -> None:
+    big = b"x" * (32 * 1024 * 1024)
+    file = slack.add_file("dump.txt", big, mimetype="text/plain", size=1000)
+    headers = {"Authorization": f"Bearer {DEFAULT_TOKEN}"}
+
+    async with aiohttp.ClientSession() as session:
+        async with session.get(file["url_private_download"], headers=headers) as resp:
+            start = await resp.content.readexactly(64 * 1024)
+            resp.close()  # stop reading: the connection goes
+        await slack.wait_for(lambda: slack.file_bytes_sent[file["id"]] > 0)
+        await asyncio.sleep(0.1)  # the server notices the hang-up
+
+    assert file["size"] == 1000  # as the test said, not the truth
+    assert file["filetype"] == "text"
+    assert start == b"x" * 64 * 1024
+    assert 64 * 1024 <= slack.file_bytes_sent[file["id"]] < len(big) // 2
+    assert slack.file_bytes_sent[file["id"]] % (64 * 1024) == 0
+
+
+async def test_file_chunked_without_length_and_failing_files(slack: FakeSlack) -> None:
+    slack.file_send_length = False
+    good = slack.add_file("a.csv", b"a,b\n" * 50_000, mimetype="text/csv")
+    bad = slack.add_file("b.csv", b"a,b\n", mimetype="text/csv")
+    slack.fail_file(bad["id"])
+    headers = {"Authorization": f"Bearer {DEFAULT_TOKEN}"}
+
+    async with aiohttp.ClientSession() as session:
+        async with session.get(good["url_private"], headers=headers) as resp:
+            body, length, coding = await resp.read(), resp.content_length, resp.headers
+        async with session.get(bad["url_private"], headers=headers) as failed:
+            status = failed.status
+        missing = good["url_private"].replace(good["id"], "F0NOPE")
+        async with session.get(missing, headers=headers) as unknown:
+            unknown_status = unknown.status
+
+    assert len(body) == 200_000
+    assert length is None
+    assert coding["Transfer-Encoding"] == "chunked"
+    assert status == 500
+    assert unknown_status == 404
+    assert slack.file_downloads[bad["id"]] == 1
+    assert slack.file_bytes_sent[bad["id"]] == 0
+
+
+# ----- the rig's Slack events, as a recording app sees them
+
+
+@pytest.fixture
+async def events_app() -> AsyncIterator[tuple[list[dict[str, Any]], int]]:
+    """A stand-in for the bot: records every correctly signed Events API body."""
+    received: list[dict[str, Any]] = []
+
+    async def handle(request: web.Request) -> web.Response:
+        raw = await request.text()
+        stamp = request.headers["X-Slack-Request-Timestamp"]
+        signature = request.headers["X-Slack-Signature"]
+        if not SignatureVerifier(SIGNING_SECRET).is_valid(raw, stamp, signature):
+            return web.Response(status=401)
+        received.append(json.loads(raw))
+        return web.Response()
+
+    app = web.Application()
+    app.router.add_post("/slack/events", handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    yield received, runner.addresses[0][1]
+    await runner.cleanup()
+
+
+@contextlib.asynccontextmanager
+async def rig_for(port: int) -> AsyncIterator[BotUnderTest]:
+    async with aiohttp.ClientSession() as http:
+        yield BotUnderTest(cast(RunningBot, SimpleNamespace(port=port)), http, "U0BOT")
+
+
+def events(received: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [body["event"] for body in received]
+
+
+async def test_rig_mention_is_stored_and_twice_sends_the_message_event_too(
+    slack: FakeSlack, events_app: tuple[list[dict[str, Any]], int]
+) -> None:
+    received, port = events_app
+    file = slack.add_file("notes.txt", b"hello", mimetype="text/plain")
+    async with rig_for(port) as bot:
+        first = await bot.mention("hi")
+        second = await bot.mention("look", thread_ts=first.ts, files=[file], twice=True)
+    replies = await client_for(slack).conversations_replies(channel=CHANNEL, ts=first.ts)
+
+    assert running_fake() is slack
+    assert bot.slack is slack
+    assert first.delivery.status == second.delivery.status == 200
+    assert first.ts < second.ts
+    assert [m["text"] for m in replies["messages"]] == ["<@U0BOT> hi", "<@U0BOT> look"]
+    assert len(received) == 3
+    mention = next(e for e in events(received[1:]) if e["type"] == "app_mention")
+    message = next(e for e in events(received[1:]) if e["type"] == "message")
+    assert received[1]["event_id"] != received[2]["event_id"]
+    assert second.event_id in {received[1]["event_id"], received[2]["event_id"]}
+    for field in ("ts", "channel", "text", "thread_ts", "user", "client_msg_id", "files"):
+        assert mention[field] == message[field], field
+    assert mention["ts"] == second.ts
+    assert mention["files"] == [file]
+    assert message["channel_type"] == "channel"
+    assert message["subtype"] == "file_share"
+
+
+async def test_rig_say_in_thread_is_stored_and_delivered_without_a_mention(
+    slack: FakeSlack, events_app: tuple[list[dict[str, Any]], int]
+) -> None:
+    received, port = events_app
+    file = slack.add_file("a.png", b"png", mimetype="image/png")
+    async with rig_for(port) as bot:
+        asked = await bot.mention("start")
+        ts = await bot.say_in_thread("and also", thread_ts=asked.ts, user="U0ADA")
+        with_file = await bot.say_in_thread("", thread_ts=asked.ts, files=[file])
+    replies = await client_for(slack).conversations_replies(channel=CHANNEL, ts=asked.ts)
+
+    said, shared = events(received)[1:]
+    assert [m["ts"] for m in replies["messages"]] == [asked.ts, ts, with_file]
+    assert said["type"] == "message"
+    assert "subtype" not in said
+    assert (said["channel_type"], said["thread_ts"], said["user"]) == ("channel", asked.ts, "U0ADA")
+    assert said["text"] == "and also"
+    assert said["parent_user_id"] == "U0USER"
+    assert (shared["subtype"], shared["files"], shared["text"]) == ("file_share", [file], "")
+    assert slack.thread_text(CHANNEL, asked.ts, everyone=True) == ["and also", ""]
+
+
+async def test_rig_bot_message_plain_and_mentioning(
+    slack: FakeSlack, events_app: tuple[list[dict[str, Any]], int]
+) -> None:
+    received, port = events_app
+    async with rig_for(port) as bot:
+        plain = await bot.bot_message("deploy done")
+        called = await bot.bot_message("summarise", thread_ts=plain, mention=True, user=None)
+
+    posted, mentioned = events(received)
+    profile = {"id": "B0OTHER", "name": "otherbot", "app_id": "A0OTHER"}
+    assert posted["type"] == "message"
+    assert (posted["subtype"], posted["bot_id"], posted["bot_profile"]) == (
+        "bot_message",
+        "B0OTHER",
+        profile,
+    )
+    assert posted["user"] == "U0OTHERBOT"
+    assert "client_msg_id" not in posted
+    assert mentioned["type"] == "app_mention"
+    assert mentioned["text"] == "<@U0BOT> summarise"
+    assert (mentioned["bot_id"], mentioned["bot_profile"]) == ("B0OTHER", profile)
+    assert "user" not in mentioned
+    assert (mentioned["ts"], mentioned["thread_ts"]) == (called, plain)
+    assert slack.message(CHANNEL, called).subtype == "bot_message"
+
+
+async def test_rig_dm_with_files_is_a_file_share(
+    slack: FakeSlack, events_app: tuple[list[dict[str, Any]], int]
+) -> None:
+    received, port = events_app
+    file = slack.add_file("scan.pdf", b"%PDF", mimetype="application/pdf")
+    async with rig_for(port) as bot:
+        plain = await bot.dm("hello")
+        shared = await bot.dm("", files=[file])
+
+    hello, upload = events(received)
+    assert (hello["channel_type"], hello["channel"], hello["ts"]) == ("im", "D0DM", plain)
+    assert "subtype" not in hello
+    assert (upload["subtype"], upload["files"], upload["text"]) == ("file_share", [file], "")
+    assert upload["ts"] == shared
+    assert slack.message("D0DM", shared).files == [file]
+
+
+async def test_rig_event_in_channel_edits_joins_and_deletes(
+    slack: FakeSlack, events_app: tuple[list[dict[str, Any]], int]
+) -> None:
+    received, port = events_app
+    async with rig_for(port) as bot:
+        asked = await bot.mention("first version")
+        await bot.event_in_channel("message_changed", ts=asked.ts, text="<@U0BOT> second")
+        await bot.event_in_channel("channel_join", user="U0NEW")
+        await bot.event_in_channel("message_deleted", ts=asked.ts)
+        await bot.event_in_channel("channel_topic", topic="Launch", user="U0ADA")
+
+    changed, joined, deleted, topic = events(received)[1:]
+    assert changed["subtype"] == "message_changed"
+    assert changed["hidden"] is True
+    assert changed["message"]["ts"] == asked.ts
+    assert changed["message"]["text"] == "<@U0BOT> second"
+    assert changed["message"]["edited"]["user"] == "U0USER"
+    assert changed["previous_message"]["text"] == "<@U0BOT> first version"
+    assert changed["ts"] > asked.ts
+    assert (joined["subtype"], joined["user"]) == ("channel_join", "U0NEW")
+    assert joined["text"] == "<@U0NEW> has joined the channel"
+    assert (deleted["subtype"], deleted["deleted_ts"]) == ("message_deleted", asked.ts)
+    assert deleted["previous_message"]["text"] == "<@U0BOT> second"
+    assert (topic["subtype"], topic["topic"], topic["user"]) == ("channel_topic", "Launch", "U0ADA")
+    assert all(e["channel_type"] == "channel" for e in (changed, joined, deleted, topic))
+    assert slack.message(CHANNEL, asked.ts).deleted is True
+    with pytest.raises(SlackApiError):
+        await client_for(slack).conversations_replies(channel=CHANNEL, ts=asked.ts)
+
+
+async def test_rig_without_one_fake_delivers_as_before_or_uses_the_chosen_fake(
+    events_app: tuple[list[dict[str, Any]], int],
+) -> None:
+    received, port = events_app
+    async with rig_for(port) as bot:
+        assert running_fake() is None
+        asked = await bot.mention("hi", twice=True)
+        await bot.dm("", files=[{"id": "F0X", "name": "x.txt"}])
+        with pytest.raises(AssertionError, match="use_slack"):
+            await bot.say_in_thread("no store", thread_ts=asked.ts)
+        async with FakeSlack() as one, FakeSlack() as two:
+            assert running_fake() is None
+            bot.use_slack(two)
+            stored = await bot.say_in_thread("stored", thread_ts=asked.ts)
+
+    mention, message = sorted(events(received)[:2], key=lambda e: str(e["type"]))
+    dm = events(received)[2]
+    assert mention["ts"] == message["ts"] == asked.ts
+    assert message["channel_type"] == "channel"
+    assert (dm["subtype"], dm["files"]) == ("file_share", [{"id": "F0X", "name": "x.txt"}])
+    assert one.messages == {}
+    assert two.message(CHANNEL, stored).thread_ts == asked.ts

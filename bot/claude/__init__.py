@@ -27,12 +27,14 @@ from bot.claude.failures import (
     merge_usage,
     status_failure,
 )
+from bot.claude.files import Uploaded, file_block, upload
 from bot.claude.thinking import ThinkingPlan
-from bot.claude.types import Deadlines, Finished, Prompt, Role, Thinking, Usage
+from bot.claude.types import Attachment, Deadlines, Finished, Prompt, Role, Thinking, Usage
 from bot.errors import ClaudeError, ClaudeFailure
 
 __all__ = [
     "AnswerStream",
+    "Attachment",
     "Claude",
     "Deadlines",
     "Finished",
@@ -40,6 +42,7 @@ __all__ = [
     "Role",
     "Thinking",
     "ThinkingPlan",
+    "Uploaded",
     "Usage",
 ]
 
@@ -51,6 +54,7 @@ class Claude:
 
     def __init__(self, client: anthropic.AsyncAnthropic) -> None:
         self._client = client
+        self._files_api = True  # until Anthropic (or a gateway) says it has none
 
     @classmethod
     def connect(
@@ -96,6 +100,15 @@ class Claude:
             plan=plan,
             deadlines=deadlines or Deadlines(),
         )
+
+    async def upload(self, attachment: Attachment) -> Uploaded | None:
+        """Upload a file to Anthropic's Files API once; None when it cannot be (a platform
+        without the Files API, or an error): the file is then sent inline instead."""
+        if not self._files_api:
+            return None
+        uploaded, available = await upload(self._client, attachment)
+        self._files_api = available
+        return uploaded
 
     async def count_tokens(self, *, model: str, system: str, prompts: Sequence[Prompt]) -> int:
         """Exact input tokens of a request, from Anthropic's free counting endpoint.
@@ -256,19 +269,20 @@ def _thinking_options(plan: ThinkingPlan) -> dict[str, Any]:
 
 
 def _message(prompt: Prompt, *, cached: bool = False) -> MessageParam:
-    if not cached:
+    if not cached and not prompt.attachments:
         if prompt.role == "assistant":
             return {"role": "assistant", "content": prompt.text}
         return {"role": "user", "content": prompt.text}
-    # The end of the stable part of the conversation: a cache breakpoint.
-    block: TextBlockParam = {
-        "type": "text",
-        "text": prompt.text,
-        "cache_control": {"type": "ephemeral"},
-    }
+    # Files first (Anthropic reads images and documents best before the question about
+    # them), then the text, which ends the stable part of the conversation when `cached`.
+    blocks: list[Any] = [file_block(a) for a in prompt.attachments]
+    text: TextBlockParam = {"type": "text", "text": prompt.text}
+    if cached:
+        text["cache_control"] = {"type": "ephemeral"}
+    blocks.append(text)
     if prompt.role == "assistant":
-        return {"role": "assistant", "content": [block]}
-    return {"role": "user", "content": [block]}
+        return {"role": "assistant", "content": blocks}
+    return {"role": "user", "content": blocks}
 
 
 def _ms_since(started: float) -> int:

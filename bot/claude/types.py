@@ -10,12 +10,43 @@ from bot.errors import ClaudeError
 Role = Literal["user", "assistant"]
 
 
+AttachmentKind = Literal["image", "document"]
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A file sent with a question: an image or a PDF (text files travel as text).
+
+    `data` holds the bytes while the question is new; `file_id` is its id in Anthropic's
+    Files API once uploaded, which is all a later turn needs. A stored attachment with
+    neither (the Files API was unavailable) is described to Claude in words instead.
+    """
+
+    kind: AttachmentKind
+    name: str
+    media_type: str
+    data: bytes = b""
+    file_id: str | None = None
+    source_id: str = ""  # the surface's own id of the file (Slack's F…), for the mapping
+
+    def stored(self) -> dict[str, str | None]:
+        """What a turn keeps of it (never the bytes)."""
+        return {
+            "kind": self.kind,
+            "name": self.name,
+            "media_type": self.media_type,
+            "file_id": self.file_id,
+            "source_id": self.source_id,
+        }
+
+
 @dataclass(frozen=True)
 class Prompt:
     """One message of the conversation sent to Claude."""
 
     role: Role
     text: str
+    attachments: tuple[Attachment, ...] = ()
 
 
 @dataclass

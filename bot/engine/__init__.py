@@ -9,6 +9,7 @@ May import: `bot.cost`, `bot.claude`, `bot.store`, and the top-level `bot.errors
 `bot.metrics`. Never a surface.
 """
 
+from bot.claude import Attachment
 from bot.engine.admission import Refused, ReplySettings
 from bot.engine.engine import Engine, EngineParts
 from bot.engine.events import Ask, Ended, Event, Text, ThinkingStarted
@@ -17,6 +18,7 @@ from bot.engine.turns import Turn
 
 __all__ = [
     "Ask",
+    "Attachment",
     "Ended",
     "Engine",
     "EngineParts",

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from bot.claude import Claude, Prompt
+from bot.claude import Attachment, Claude, Prompt
 from bot.cost.budgets import Budgets, Hold, Refusal
 from bot.engine.context import Context, QuestionTooLong, budget_for, estimate_tokens, fit
 from bot.engine.limits import Limited, RateLimiter, Slot
@@ -83,14 +83,23 @@ class Admission:
         self._clock = clock
 
     async def admit(
-        self, place: Place, user_id: str, text: str, *, max_tokens: int, channel_memory: bool = True
+        self,
+        place: Place,
+        user_id: str,
+        text: str,
+        *,
+        max_tokens: int,
+        channel_memory: bool = True,
+        attachments: tuple[Attachment, ...] = (),
     ) -> Admitted | Refused:
         slot = self._limiter.acquire(user_id)
         if isinstance(slot, Limited):
             self._metrics.rate_limited.labels(slot.reason).inc()
             return Refused(slot.reason, slot.message, slot.retry_after)
         try:
-            context = await self._context(place, user_id, text, max_tokens, channel_memory)
+            context = await self._context(
+                place, user_id, text, max_tokens, channel_memory, attachments
+            )
             if isinstance(context, Refused):
                 slot.release()
                 return context
@@ -104,10 +113,24 @@ class Admission:
         return Admitted(context, slot, hold)
 
     async def _context(
-        self, place: Place, user_id: str, text: str, max_tokens: int, channel_memory: bool
+        self,
+        place: Place,
+        user_id: str,
+        text: str,
+        max_tokens: int,
+        channel_memory: bool,
+        attachments: tuple[Attachment, ...],
     ) -> Context | Refused:
         settings = self._settings
-        pending = TurnRecord(0, "user", user_id, text, Outcome.COMPLETE, estimate_tokens(text))
+        pending = TurnRecord(
+            0,
+            "user",
+            user_id,
+            text,
+            Outcome.COMPLETE,
+            estimate_tokens(text),
+            attachments=attachments,
+        )
         memory = settings.channel_memory_turns if channel_memory else 0
         turns = await self._store.conversation(place, memory)
         try:

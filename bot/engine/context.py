@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from bot.claude import Prompt, Role
+from bot.claude import Attachment, Prompt, Role
 from bot.errors import BotError
 from bot.store import TurnRecord
 
@@ -60,10 +61,40 @@ def budget_for(context_window: int, max_tokens: int) -> int:
 
 
 def prompt_text(turn: TurnRecord) -> str:
-    """A user's turn carries who said it: several people may speak in one conversation."""
-    if turn.role == "user" and turn.user_id:
+    """A user's turn carries who said it: several people may speak in one conversation. A
+    thread message read from Slack carries its author's name too, as people see it."""
+    if turn.role != "user":
+        return turn.text
+    if turn.author_name and turn.user_id:
+        return f"{turn.author_name} (<@{turn.user_id}>): {turn.text}"
+    if turn.author_name:
+        return f"{turn.author_name}: {turn.text}"
+    if turn.user_id:
         return f"<@{turn.user_id}>: {turn.text}"
     return turn.text
+
+
+def attachments_of(turn: TurnRecord) -> tuple[tuple[Attachment, ...], str]:
+    """A turn's files as Claude gets them: the uploaded (or still in hand) ones as blocks,
+    the rest (sent inline once, the bytes not kept) described in words."""
+    sent: list[Attachment] = []
+    described: list[str] = []
+    for item in turn.attachments:
+        if isinstance(item, Attachment):
+            sent.append(item)
+        elif item.get("file_id"):
+            sent.append(
+                Attachment(
+                    kind="document" if item.get("kind") == "document" else "image",
+                    name=str(item.get("name") or "file"),
+                    media_type=str(item.get("media_type") or ""),
+                    file_id=str(item["file_id"]),
+                    source_id=str(item.get("source_id") or ""),
+                )
+            )
+        else:
+            described.append(f"[{item.get('name')} was attached here; it is not sent again.]")
+    return tuple(sent), "\n".join(described)
 
 
 def build_prompts(turns: Sequence[TurnRecord]) -> list[Prompt]:
@@ -78,26 +109,41 @@ def build_prompts(turns: Sequence[TurnRecord]) -> list[Prompt]:
             continue
         role: Role = "assistant" if turn.role == "assistant" else "user"
         text = prompt_text(turn)
+        files: tuple[Attachment, ...] = ()
+        if role == "user":
+            files, described = attachments_of(turn)
+            text = f"{text}\n\n{described}" if described else text
         if prompts and prompts[-1].role == role:
-            prompts[-1] = Prompt(role, f"{prompts[-1].text}\n\n{text}")
+            last = prompts[-1]
+            prompts[-1] = Prompt(role, f"{last.text}\n\n{text}", last.attachments + files)
         else:
-            prompts.append(Prompt(role, text))
+            prompts.append(Prompt(role, text, files))
     while prompts and prompts[0].role != "user":
         prompts.pop(0)
     return prompts
 
 
+# Rough input tokens of a file, for fitting the context; near the limit the exact count
+# (which sees the files) decides. An image is at most ~1,600 tokens; a PDF page 1,500-3,000.
+FILE_TOKENS = {"image": 1_600, "document": 30_000}
+
+
 def _cost(turn: TurnRecord) -> int:
     if turn.role == "assistant" and turn.tokens:
         return turn.tokens + MESSAGE_OVERHEAD_TOKENS
-    return estimate_tokens(prompt_text(turn))
+    files = sum(FILE_TOKENS.get(_kind(item), 30_000) for item in turn.attachments)
+    return estimate_tokens(prompt_text(turn)) + files
+
+
+def _kind(item: Any) -> str:
+    return str(item.kind if isinstance(item, Attachment) else item.get("kind"))
 
 
 async def fit(
     turns: Sequence[TurnRecord], *, system: str, budget: int, count: Counter | None
 ) -> Context:
     """Keep the newest turns that fit; raise QuestionTooLong when even the question does not."""
-    turns = [t for t in turns if t.text.strip()]
+    turns = [t for t in turns if t.text.strip() or t.attachments]
     costs = [_cost(t) for t in turns]
     room = budget - estimate_tokens(system + OMITTED_NOTE)
     kept = 0

@@ -61,7 +61,12 @@ class Engine:
         plan = thinking_plan(settings.model, plain, settings.max_tokens_for(plain), room)
         place = Place(ask.team_id, ask.channel_id, ask.thread or "")
         admitted = await self.parts.admission.admit(
-            place, ask.user_id, text, max_tokens=plan.max_tokens, channel_memory=ask.channel_memory
+            place,
+            ask.user_id,
+            text,
+            max_tokens=plan.max_tokens,
+            channel_memory=ask.channel_memory,
+            attachments=ask.attachments,
         )
         if isinstance(admitted, Refused):
             await self.claim_done(ask.claim)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bot.claude import Attachment
 from bot.errors import ClaudeError
 from bot.store import UsageRow
 
@@ -34,6 +35,7 @@ class Ask:
     kind: str | None = None  # a question kind decided already (a continuation keeps its own)
     channel_memory: bool = True  # other conversations of the channel are context too
     claim: str | None = None  # the delivery this answers: marked done when the turn ends
+    attachments: tuple[Attachment, ...] = ()  # images and PDFs sent with the question
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from bot.engine.context import estimate_tokens
 from bot.engine.events import Ask, Ended, Event, Text, ThinkingStarted
 from bot.engine.progress import Progress
 from bot.engine.shield import finish_first
+from bot.engine.uploads import upload_files, with_files
 from bot.store import Place, UsageRow
 
 if TYPE_CHECKING:
@@ -50,6 +51,7 @@ class Turn:
         self._parts = engine.parts
         self._admitted = admitted
         self._text = ""
+        self._prompts = admitted.context.prompts
         self._thinking = False
         self._changed = asyncio.Event()
         self._progress = Progress(surface=ask.surface, user=ask.user_id, claim=ask.claim)
@@ -96,6 +98,9 @@ class Turn:
             raise ValueError("a new conversation needs a name when its first turn starts")
         self.place = Place(ask.team_id, ask.channel_id, name)
         self._progress.shown = dict(shown)
+        p = self._parts
+        files = await upload_files(p.store, p.claude, ask.team_id, ask.attachments)
+        self._prompts = with_files(self._admitted.context.prompts, ask.attachments, files)
         self.id = await self._parts.store.open_turn(
             self.place,
             question=ask.text,
@@ -105,6 +110,7 @@ class Turn:
             reply_ts=reply_ts,
             owner=self._parts.owner,
             progress=self._progress.to_json(),
+            attachments=[f.stored() for f in files],
         )
         if ask.claim is not None:
             # From here on a redelivery must not answer again: a crash leaves a turn to close.
@@ -167,7 +173,7 @@ class Turn:
         answer = p.claude.stream(
             model=settings.model,
             system=context.system,
-            prompts=context.prompts,
+            prompts=self._prompts,
             plan=self.plan,
             deadlines=p.deadlines,
         )

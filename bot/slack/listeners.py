@@ -16,8 +16,18 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.cost.usage_command import UsageCommand
+from bot.slack.history import Me
 from bot.slack.responder import Question, Responder, StopResult
-from bot.slack.text import EMPTY_MENTION_TEXT, strip_bot_mention
+from bot.slack.text import (
+    ASK_HELP,
+    CANNOT_POST,
+    CONTINUE_REFUSED,
+    EMPTY_MENTION_TEXT,
+    NEW_MESSAGE_SUBTYPES,
+    RESET_DONE,
+    STOP_REFUSED,
+    strip_bot_mention,
+)
 from bot.slack.views import CONTINUE_ACTION_ID, STOP_ACTION_ID, ContinueTarget
 from bot.store import Store
 
@@ -25,40 +35,40 @@ log = logging.getLogger(__name__)
 
 # Events and commands the app handles, with their listeners; manifest.yml must declare each
 # (a test checks), and `register` subscribes exactly these.
-EVENT_HANDLERS = {"app_mention": "on_mention", "message.im": "on_message"}
+EVENT_HANDLERS = {
+    "app_mention": "on_mention",
+    "message.im": "on_message",
+    # Follow-ups without a mention in threads the bot answered in.
+    "message.channels": "on_message",
+    "message.groups": "on_message",
+}
 COMMAND_HANDLERS = {"/ask": "on_ask", "/usage": "on_usage"}
 EVENTS = tuple(EVENT_HANDLERS)
 COMMANDS = tuple(COMMAND_HANDLERS)
 
-ASK_HELP = (
-    "*Ask Claude*\n"
-    "• `/ask <your question>`: I post your question here and answer in its thread, "
-    "remembering this channel's recent conversations.\n"
-    "• `/ask reset`: start fresh. I stop using this channel's earlier conversations "
-    "(they stay in the usage log).\n"
-    "• `/ask help`: this message.\n"
-    "You can also mention me in a channel I'm in, or send me a direct message."
-)
-RESET_DONE = "Done: I'll start fresh in this channel. Earlier conversations are no longer sent."
-CANNOT_POST = (
-    "I can't post in this conversation. Invite me first (`/invite @Claude` in the channel) "
-    "and ask again. In a direct message between other people I can't answer at all: "
-    "message me directly instead."
-)
-STOP_REFUSED = "Only the person who asked, or a workspace admin, can stop this answer."
-CONTINUE_REFUSED = "Only the person who asked, or a workspace admin, can continue this answer."
-
 
 class Listeners:
-    def __init__(self, *, store: Store, responder: Responder, usage: UsageCommand) -> None:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        responder: Responder,
+        usage: UsageCommand,
+        follow_ups: bool = True,
+        bots: frozenset[str] = frozenset(),
+    ) -> None:
         self._store = store
         self._responder = responder
         self._usage = usage
+        self._follow_ups = follow_ups
+        self._bots = bots  # other bots (bot, app or user ids) the bot may answer
 
     def register(self, app: AsyncApp) -> None:
-        # The manifest's event subscriptions ("message.im") name what Bolt calls "message".
-        for name, handler in EVENT_HANDLERS.items():
-            app.event(name.split(".")[0])(getattr(self, handler))
+        # The manifest's event subscriptions ("message.im") name what Bolt calls "message",
+        # and Bolt runs one listener per event: one handler for every kind of message.
+        for name in dict.fromkeys(n.split(".")[0] for n in EVENT_HANDLERS):
+            handler = next(h for n, h in EVENT_HANDLERS.items() if n.split(".")[0] == name)
+            app.event(name)(getattr(self, handler))
         for name, handler in COMMAND_HANDLERS.items():
             app.command(name)(getattr(self, handler))
         app.action(STOP_ACTION_ID)(self.on_stop)
@@ -73,13 +83,17 @@ class Listeners:
         request: AsyncBoltRequest,
         client: AsyncWebClient,
     ) -> None:
+        if self._ignored(event, context):
+            return
         self._responder.track()
         if not await self._claim(body, event, request):
             return
         ts = str(event["ts"])
         thread_ts = str(event.get("thread_ts") or ts)
         text = strip_bot_mention(str(event.get("text") or ""), context.bot_user_id)
-        await self._hand_off(body, event, text=text, thread_ts=thread_ts, reply_to=thread_ts)
+        await self._hand_off(
+            body, event, context, text=text, thread_ts=thread_ts, reply_to=thread_ts
+        )
 
     async def on_message(
         self,
@@ -89,30 +103,49 @@ class Listeners:
         request: AsyncBoltRequest,
         client: AsyncWebClient,
     ) -> None:
-        # Only people's new messages in the bot's DM; never bots (no reply loops), edits,
-        # deletions or other subtypes. Channel messages reach the bot as app_mention.
-        if (
-            event.get("channel_type") != "im"
-            or event.get("subtype") is not None
-            or event.get("bot_id")
-            or not event.get("user")
-            or event.get("user") == context.bot_user_id
-        ):
+        # People's new messages (and files) only: never edits, deletions, joins, or bots
+        # that are not allowed (no reply loops).
+        if event.get("subtype") not in NEW_MESSAGE_SUBTYPES or self._ignored(event, context):
+            return
+        ts = str(event["ts"])
+        thread_ts = event.get("thread_ts")
+        if event.get("channel_type") in ("channel", "group"):
+            # A follow-up: a reply in a thread the bot has answered in. Anything else in a
+            # channel reaches the bot only as an app_mention.
+            team_id = str(body.get("team_id") or event.get("team") or "")
+            if not self._follow_ups or not thread_ts or thread_ts == ts:
+                return
+            if not await self._store.has_answered(team_id, str(event["channel"]), thread_ts):
+                return
+        elif event.get("channel_type") != "im":
             return
         self._responder.track()
         if not await self._claim(body, event, request):
             return
-        ts = str(event["ts"])
-        thread_ts = event.get("thread_ts")
         text = strip_bot_mention(str(event.get("text") or ""), context.bot_user_id)
         # In the DM's main view the reply stays in the main view; in a thread, in the thread.
         await self._hand_off(
             body,
             event,
+            context,
             text=text,
             thread_ts=str(thread_ts or ts),
             reply_to=str(thread_ts) if thread_ts else None,
         )
+
+    def _ignored(self, event: dict[str, Any], context: AsyncBoltContext) -> bool:
+        """The bot's own messages, and other bots' unless allowed: no reply loops."""
+        user = event.get("user")
+        if user and user == context.bot_user_id:
+            return True
+        bot = event.get("bot_id")
+        if bot and bot == context.bot_id:
+            return True
+        profile = event.get("bot_profile") or {}
+        if not (bot or profile or event.get("subtype") == "bot_message"):
+            return not user  # a person's message has a user
+        ids = {bot, profile.get("id"), profile.get("app_id"), event.get("app_id"), user}
+        return not (ids - {None}) & self._bots
 
     async def on_ask(self, ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond) -> None:
         self._responder.track()
@@ -202,6 +235,13 @@ class Listeners:
         if not await self._store.claim_event(event_id, team_id, str(event.get("type"))):
             log.info("ignoring redelivered event %s (retry %s)", event_id, retry)
             return False
+        # A mention in a channel the app reads arrives twice (app_mention and message, with
+        # different event ids): one message, one answer.
+        message = f"message:{team_id}:{event.get('channel')}:{event.get('ts')}"
+        if not await self._store.claim_event(message, team_id, "message"):
+            log.info("event %s is a message answered already", event_id)
+            await self._store.event_done(event_id)
+            return False
         if retry:
             # First time we see this id despite a retry header: the first delivery never reached us.
             log.info("taking event %s on retry %s", event_id, retry)
@@ -211,6 +251,7 @@ class Listeners:
         self,
         body: dict[str, Any],
         event: dict[str, Any],
+        context: AsyncBoltContext,
         *,
         text: str,
         thread_ts: str,
@@ -218,7 +259,8 @@ class Listeners:
     ) -> None:
         team_id = str(body.get("team_id") or event.get("team") or "")
         channel = str(event["channel"])
-        if not text:
+        files = tuple(event.get("files") or ())
+        if not text and not files:
             await self._responder.say(channel, reply_to, EMPTY_MENTION_TEXT)
             await self._store.event_done(_event_key(body, event))
             return
@@ -231,6 +273,8 @@ class Listeners:
             ts=str(event["ts"]),
             reply_thread_ts=reply_to,
             claim=_event_key(body, event),
+            files=files,
+            me=Me(context.bot_user_id, context.bot_id),
         )
         await self._responder.answer(question)
 

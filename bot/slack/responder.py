@@ -15,13 +15,17 @@ from typing import Any
 
 from slack_sdk.errors import SlackApiError
 
-from bot.engine import Ask, Engine, Refused, Turn
+from bot.engine import Ask, Attachment, Engine, Refused, Turn
 from bot.metrics import Metrics
 from bot.slack.admins import Admins
+from bot.slack.files import FileReader
+from bot.slack.history import Me, Read, ThreadHistory
+from bot.slack.refusals import is_refusal
 from bot.slack.relay import Relay, RelayResult
 from bot.slack.scheduler import FINAL, SLACK_ERRORS, SlackWriter
 from bot.slack.text import escape_mrkdwn
 from bot.slack.views import ContinueTarget, shorten, without_controls, working_view
+from bot.store import Place
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +35,14 @@ CONTINUE_PROMPT = (
     "Please continue your previous answer exactly where it stopped, without repeating."
 )
 SURFACE = "slack"
+HISTORY_FAILED = (
+    "I couldn't read this thread's earlier messages from Slack, so I answered from what I "
+    "already knew of it."
+)
+HISTORY_LIMITED = (
+    "Slack lets me read a thread's history only once a minute, so I answered from what I "
+    "already knew of this thread."
+)
 
 
 @dataclass(frozen=True)
@@ -45,6 +57,8 @@ class Question:
     reply_thread_ts: str | None
     kind: str | None = None  # a question kind decided already (a continuation keeps its own)
     claim: str | None = None  # the Slack event, command or click this answers
+    files: tuple[dict[str, Any], ...] = ()  # Slack file objects shared with the question
+    me: Me | None = None  # the bot, to tell its own messages in the thread's history
 
 
 class StopResult(StrEnum):
@@ -68,12 +82,16 @@ class Responder:
         admins: Admins,
         metrics: Metrics,
         interval: float,
+        history: ThreadHistory | None = None,
+        files: FileReader | None = None,
     ) -> None:
         self._engine = engine
         self._writer = writer
         self._admins = admins
         self._metrics = metrics
         self._interval = interval
+        self._history = history
+        self._files = files
         self._active: dict[str, _Active] = {}
 
     def track(self) -> None:
@@ -133,27 +151,49 @@ class Responder:
         await self.answer(question)
 
     async def answer(self, q: Question) -> RelayResult | None:
+        text = q.text
+        attachments: tuple[Attachment, ...] = ()
+        if q.files and self._files is not None:
+            found = await self._files.read(list(q.files))
+            for note in found.notes:
+                await self.tell(q.channel_id, q.user_id, self._note_thread(q), note)
+            if found.refusal is not None:
+                await self.tell(q.channel_id, q.user_id, self._note_thread(q), found.refusal)
+                await self._engine.claim_done(q.claim)
+                return None
+            text = "\n\n".join(part for part in (q.text, *found.texts) if part)
+            attachments = found.attachments
+            if not text.strip():
+                text = "(The message is only the attached file.)"
+        if self._history is not None and q.me is not None:
+            place = Place(q.team_id, q.channel_id, q.thread_ts)
+            read = await self._history.catch_up(place, before=q.ts, me=q.me)
+            if read is not Read.READ:
+                note = HISTORY_FAILED if read is Read.FAILED else HISTORY_LIMITED
+                await self.tell(q.channel_id, q.user_id, self._note_thread(q), note)
         ask = Ask(
             SURFACE,
             q.team_id,
             q.channel_id,
             q.thread_ts,
             q.user_id,
-            q.text,
+            text,
             q.ts,
             q.kind,
             claim=q.claim,
+            attachments=attachments,
         )
         turn = await self._engine.admit(ask)
         if isinstance(turn, Refused):
-            # A note to the asker alone can only appear in a thread that exists already.
-            exists = q.reply_thread_ts not in (None, q.ts)
-            await self.tell(
-                q.channel_id, q.user_id, q.reply_thread_ts if exists else None, turn.message
-            )
+            await self.tell(q.channel_id, q.user_id, self._note_thread(q), turn.message)
             return None
         async with turn:
             return await self._stream(turn, reply_thread_ts=q.reply_thread_ts)
+
+    @staticmethod
+    def _note_thread(q: Question) -> str | None:
+        # A note to the asker alone can only appear in a thread that exists already.
+        return q.reply_thread_ts if q.reply_thread_ts not in (None, q.ts) else None
 
     async def _stream(
         self,
@@ -249,20 +289,3 @@ class Responder:
         if isinstance(error, SlackApiError):
             code = str(error.response.get("error") or error.response.status_code)
         self._metrics.slack_errors.labels(method, code).inc()
-
-
-def is_refusal(error: SlackApiError) -> bool:
-    """Slack will not let the bot post here (not a member, or no such conversation for it)."""
-    code = str(error.response.get("error", ""))
-    return code in {
-        "not_in_channel",
-        "channel_not_found",
-        "is_archived",
-        "restricted_action",
-        "restricted_action_read_only_channel",
-        "restricted_action_thread_only_channel",
-        "restricted_action_non_threadable_channel",
-        "ekm_access_denied",
-        "team_access_not_granted",
-        "cannot_reply_to_message",
-    }

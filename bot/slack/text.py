@@ -122,3 +122,25 @@ def _open_fence(text: str) -> tuple[int, str] | None:
                 opened = None
         position += len(line) + 1
     return (opened[0], opened[1]) if opened else None
+
+
+# What the listeners say.
+ASK_HELP = (
+    "*Ask Claude*\n"
+    "• `/ask <your question>`: I post your question here and answer in its thread, "
+    "remembering this channel's recent conversations.\n"
+    "• `/ask reset`: start fresh. I stop using this channel's earlier conversations "
+    "(they stay in the usage log).\n"
+    "• `/ask help`: this message.\n"
+    "You can also mention me in a channel I'm in, or send me a direct message."
+)
+RESET_DONE = "Done: I'll start fresh in this channel. Earlier conversations are no longer sent."
+CANNOT_POST = (
+    "I can't post in this conversation. Invite me first (`/invite @Claude` in the channel) "
+    "and ask again. In a direct message between other people I can't answer at all: "
+    "message me directly instead."
+)
+# A new message a person wrote (a file shared is one too; a reply also sent to the channel).
+NEW_MESSAGE_SUBTYPES = (None, "file_share", "thread_broadcast")
+STOP_REFUSED = "Only the person who asked, or a workspace admin, can stop this answer."
+CONTINUE_REFUSED = "Only the person who asked, or a workspace admin, can continue this answer."

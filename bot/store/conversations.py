@@ -11,6 +11,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.store.history import HistoryStore
 from bot.store.models import MemoryReset, Outcome, SlackEvent, Turn, utcnow
 
 
@@ -24,6 +25,10 @@ class TurnRecord:
     text: str
     outcome: str
     tokens: int | None = None
+    author_name: str | None = None  # a thread message read from Slack: who wrote it
+    # Images and PDFs sent with a question: the stored dicts (the engine puts its own
+    # objects, bytes and all, in a question it has not stored yet).
+    attachments: tuple[Any, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -49,10 +54,20 @@ def _exchanges(turns: list[Turn]) -> list[tuple[Turn, Turn]]:
 
 
 def _record(turn: Turn) -> TurnRecord:
-    return TurnRecord(turn.id, turn.role, turn.user_id, turn.text, turn.outcome, turn.tokens)
+    attachments = tuple(json.loads(turn.attachments)) if turn.attachments else ()
+    return TurnRecord(
+        turn.id,
+        turn.role,
+        turn.user_id,
+        turn.text,
+        turn.outcome,
+        turn.tokens,
+        turn.author_name,
+        attachments,
+    )
 
 
-class Store:
+class Store(HistoryStore):
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
 
@@ -132,6 +147,7 @@ class Store:
         reply_ts: str | None,
         owner: str,
         progress: dict[str, Any],
+        attachments: list[dict[str, Any]] | None = None,
     ) -> int:
         """Store a question and the reply about to stream, owned by a process; the reply's id."""
         async with self._sessions() as session, session.begin():
@@ -141,7 +157,15 @@ class Store:
                 "thread_ts": place.thread_ts,
             }
             session.add(
-                Turn(**common, role="user", text=question, user_id=user_id, ts=ts, tokens=tokens)
+                Turn(
+                    **common,
+                    role="user",
+                    text=question,
+                    user_id=user_id,
+                    ts=ts,
+                    tokens=tokens,
+                    attachments=json.dumps(attachments) if attachments else None,
+                )
             )
             reply = Turn(
                 **common,

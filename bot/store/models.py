@@ -97,6 +97,10 @@ class Turn(Base):
     progress: Mapped[str | None] = mapped_column(Text)
     # The process streaming the reply (`processes.id`); its heartbeat says it is alive.
     owner: Mapped[str | None] = mapped_column(String(64))
+    # A thread message read from Slack as context: its author's display name.
+    author_name: Mapped[str | None] = mapped_column(String(255))
+    # Images and PDFs sent with a question (JSON list, never the bytes).
+    attachments: Mapped[str | None] = mapped_column(Text)
 
 
 class Process(Base):

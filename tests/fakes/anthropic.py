@@ -7,15 +7,18 @@ Design:
   at it with ``base_url=fake.base_url`` and every byte crosses a real socket.
 * It speaks the wire format of API version 2026-10-21 as read from SDK 2.15 (see PLATFORM.md
   0a, B7-B10, B13): ``POST /v1/messages`` (JSON or SSE stream), ``POST
-  /v1/messages/count_tokens`` and ``GET /v1/organizations/cost_report``; ``Authorization:
-  Bearer`` or ``x-api-key`` auth; a ``request-id`` header on every response and
-  ``{"type": "error", "error": {...}, "request_id": ...}`` error bodies.
+  /v1/messages/count_tokens``, the Files API (``/v1/files``) and ``GET
+  /v1/organizations/cost_report``; ``Authorization: Bearer`` or ``x-api-key`` auth; a
+  ``request-id`` header on every response and ``{"type": "error", "error": {...}, "request_id":
+  ...}`` error bodies.
 * Tests script answers with :class:`Reply` objects in a FIFO queue (``enqueue``); when the queue is
   empty a default ``Reply()`` answers. A reply can be slow, an HTTP error, or a stream fault
   (``event: error`` mid-stream, clean EOF without ``message_stop``, or an abrupt TCP abort).
   Requests rejected with a 400/401 do not use up a scripted reply.
-* Everything received is recorded (``requests``, with the parsed JSON ``body`` and the ``query``
-  parameters), so tests can assert on what the bot sent. Recorded header names are lower-cased.
+* Everything received is recorded (``requests``, with the parsed JSON ``body``, the ``query``
+  parameters and the body ``size`` in bytes), so tests can assert on what the bot sent.
+  Recorded header names are lower-cased. A multipart upload records its plain fields as strings
+  and its file part as ``{"filename", "content_type", "size_bytes"}``, never the bytes.
 * Prompt caching (B10) is simulated by :class:`~tests.fakes.anthropic_cache.PromptCache`
   (``fake.cache``): ``cache_control`` marks on system blocks, message content blocks and at the
   top level (automatic caching) make successful requests write prefixes, and later requests
@@ -24,6 +27,41 @@ Design:
   ``cache_lookback_blocks`` the lookback window (default 20). A ``Reply`` that sets
   ``input_tokens`` or any non-zero ``cache_*`` number reports exactly its own numbers instead
   (unset cache numbers 0, unset ``input_tokens`` the whole prompt); the cache is still updated.
+
+Content blocks (0a.5; the rules are in :mod:`tests.fakes.anthropic_files`): user message
+content may be a string or blocks: ``text``, ``image`` (``source`` ``base64`` with
+``image/png|jpeg|gif|webp``, ``url`` or ``file``) and ``document`` (``base64``
+``application/pdf``, ``text`` ``text/plain``, ``url``, ``content`` or ``file``; optional
+``title`` / ``context`` / ``cache_control``), among the SDK's other block types. On both
+endpoints a 400 invalid_request_error whose message starts with the path (e.g.
+``messages.0.content.1.source.media_type: ...``) answers: an unknown block type, a wrong media
+type, base64 that does not decode, an inline image over 5 MB decoded ("image exceeds 5 MB
+maximum"), a ``file_id`` not in ``fake.files`` ("File not found: <id>"), a file whose mime type
+does not fit the block (an image block needs an image type; a document block
+``application/pdf`` or ``text/plain``), an image or document in an assistant message. A body over
+``fake.max_request_bytes`` (default 32 MB, :data:`MAX_REQUEST_BYTES`) is answered, before auth,
+with 413 ``{"type": "error", "error": {"type": "request_too_large", ...}}`` (no request id, as
+the edge sends it); it is recorded with ``body={}`` and its ``size``.
+
+Token figures (``estimate_tokens``, count_tokens, usage ``input_tokens`` and the prompt-cache
+prefix arithmetic alike; :mod:`tests.fakes.anthropic_cache`): ``ceil(text chars / 4)`` plus a
+fixed :data:`IMAGE_TOKENS` = 1,000 per image (any source) and :data:`PDF_TOKENS` = 2,000 per PDF
+document (base64, url, or a PDF file); a text document counts its characters (its ``data``, or
+the stored file's text for a ``text/plain`` file).
+
+Files API (GA, no beta header; same auth and ``anthropic-version`` rule as /v1/messages):
+``POST /v1/files`` (multipart, part ``file`` and optional ``expires_in_seconds`` 3600..7776000,
+else 400) answers FileMetadata ``{"id": "file_...", "type": "file", "filename", "mime_type",
+"size_bytes", "created_at", "downloadable": false, "expires_at"}`` (``expires_at`` null without
+``expires_in_seconds``; times from ``fake.now``); ``GET /v1/files/{id}`` the same metadata;
+``DELETE /v1/files/{id}`` ``{"id", "type": "file_deleted"}``; an unknown id is a 404
+not_found_error ("File not found: <id>"). ``fake.files`` (id -> :class:`StoredFile`: ``filename``,
+``mime_type``, ``data``, ``created_at``, ``expires_at``) is what messages can reference;
+``fake.add_file(data, filename, mime_type)`` stores one without an upload; ``fake.uploads``
+lists every successful upload in order (deleted ones included). ``fake.files_api = False``
+(default True) answers every ``/v1/files`` call with 404 not_found_error, as a platform without
+the Files API would. An upload body over ``fake.max_upload_bytes`` (default 500 MB) is a 413.
+Expiry is recorded but not enforced. Listing and downloading are not served (404).
 
 Thinking (0a.1; the per-model table is in :mod:`tests.fakes.anthropic_models`): the request's
 ``thinking`` and ``output_config.effort`` are validated per model (400 invalid_request_error
@@ -100,21 +138,40 @@ from aiohttp import web
 
 from tests.fakes.anthropic_admin import COST_REPORT_PATH, CostItem, CostReportError, cost_report
 from tests.fakes.anthropic_cache import (
+    IMAGE_TOKENS,
+    PDF_TOKENS,
     CacheControlError,
     CacheUsage,
     PromptCache,
     estimate_tokens,
+)
+from tests.fakes.anthropic_files import (
+    MAX_IMAGE_BYTES,
+    StoredFile,
+    check_messages,
+    form_record,
+    new_file,
+    new_file_id,
+    parse_form,
 )
 from tests.fakes.anthropic_models import ThinkingPlan, plan_thinking
 
 __all__ = [
     "COST_REPORT_PATH",
     "COUNT_TOKENS_PATH",
+    "FILES_PATH",
+    "IMAGE_TOKENS",
+    "MAX_IMAGE_BYTES",
+    "MAX_REQUEST_BYTES",
+    "MAX_UPLOAD_BYTES",
     "MESSAGES_PATH",
+    "PDF_TOKENS",
+    "TOO_LARGE_MESSAGE",
     "CostItem",
     "FakeAnthropic",
     "RecordedRequest",
     "Reply",
+    "StoredFile",
     "estimate_tokens",
 ]
 
@@ -138,6 +195,10 @@ ERROR_CODE_MESSAGES: dict[str, str] = {
 REMOVED_PARAMS = ("temperature", "top_p", "top_k")  # rejected by API version 2026-10-21
 MESSAGES_PATH = "/v1/messages"
 COUNT_TOKENS_PATH = "/v1/messages/count_tokens"
+FILES_PATH = "/v1/files"
+MAX_REQUEST_BYTES = 32 * 1024 * 1024  # Messages and count_tokens bodies (B8: 413 above it)
+MAX_UPLOAD_BYTES = 500 * 1024 * 1024  # one Files API upload body
+TOO_LARGE_MESSAGE = "Request exceeds the maximum allowed number of bytes."
 DEFAULT_ADMIN_KEY = "sk-ant-admin-test"
 _PIECES = re.compile(r"\s*\S+|\s+\Z")
 
@@ -189,15 +250,21 @@ class Reply:
         """Output tokens of the whole scripted answer, ignoring max_tokens and thinking."""
         return len(self.deltas()) if self.output_tokens is None else self.output_tokens
 
-    def input_usage(self, simulated: CacheUsage, body: dict[str, Any]) -> CacheUsage:
+    def input_usage(
+        self,
+        simulated: CacheUsage,
+        body: dict[str, Any],
+        files: dict[str, StoredFile] | None = None,
+    ) -> CacheUsage:
         """The input side of the usage to report: the cache simulation's, unless this reply
         scripts any input number; then exactly the scripted ones (the rest 0, and the uncached
         input the whole prompt)."""
         cache = (self.cache_creation_5m, self.cache_creation_1h, self.cache_read)
         if self.input_tokens is None and not any(cache):
             return simulated
-        uncached = estimate_tokens(body) if self.input_tokens is None else self.input_tokens
-        return CacheUsage(uncached, *cache)
+        if self.input_tokens is None:
+            return CacheUsage(estimate_tokens(body, files or {}), *cache)
+        return CacheUsage(self.input_tokens, *cache)
 
 
 @dataclass
@@ -206,11 +273,15 @@ class RecordedRequest:
 
     path: str
     headers: dict[str, str]
-    body: dict[str, Any]  # parsed JSON ({} when the body was empty or not a JSON object)
+    # Parsed JSON ({} when the body was empty, not a JSON object, or over the size limit). A
+    # multipart upload: its plain fields as strings plus "file": {filename, content_type,
+    # size_bytes} (never the bytes).
+    body: dict[str, Any]
     # For benchmarks: (time.monotonic(), characters of text sent so far) per text delta.
     sent: list[tuple[float, int]] = field(default_factory=list)
     query: dict[str, list[str]] = field(default_factory=dict)  # query parameters, all values
     method: str = "POST"
+    size: int = 0  # bytes of the request body received
 
 
 @dataclass(frozen=True)
@@ -272,6 +343,24 @@ def error_response(
     )
 
 
+def too_large_response() -> web.Response:
+    """A 413 as the edge sends it: a plain JSON error, no request id."""
+    error = {"type": "request_too_large", "message": TOO_LARGE_MESSAGE}
+    return web.json_response({"type": "error", "error": error}, status=413)
+
+
+async def _read_capped(request: web.Request, limit: int) -> tuple[bytes | None, int]:
+    """The whole body (None when it is over `limit` bytes, drained but not kept) and its size."""
+    kept, size = bytearray(), 0
+    async for chunk in request.content.iter_any():
+        size += len(chunk)
+        if size <= limit:
+            kept.extend(chunk)
+        else:
+            kept.clear()
+    return (bytes(kept) if size <= limit else None), size
+
+
 def _usage(
     reply: Reply, body: dict[str, Any], usage: CacheUsage, output: int, thinking: int
 ) -> dict[str, Any]:
@@ -316,6 +405,13 @@ class FakeAnthropic:
         self.costs: list[CostItem] = []  # what the admin cost report answers from
         self.now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)
         self.requests: list[RecordedRequest] = []
+        # Files API: what it holds (id -> file), every successful upload in order (deleted ones
+        # included), and whether it exists at all (False: every /v1/files call is a 404).
+        self.files: dict[str, StoredFile] = {}
+        self.uploads: list[StoredFile] = []
+        self.files_api = True
+        self.max_request_bytes = MAX_REQUEST_BYTES  # Messages / count_tokens body limit (413)
+        self.max_upload_bytes = MAX_UPLOAD_BYTES  # Files API upload body limit (413)
         self.disconnects = 0  # streams the client closed before the fake finished writing
         self.in_flight = 0  # streams currently being written
         self._message_requests: list[RecordedRequest] = []
@@ -361,6 +457,23 @@ class FakeAnthropic:
     def enqueue(self, *replies: Reply) -> None:
         self._script.extend(replies)
 
+    def add_file(
+        self,
+        data: bytes,
+        filename: str = "file.bin",
+        mime_type: str = "application/octet-stream",
+        *,
+        expires_in_seconds: int | None = None,
+    ) -> StoredFile:
+        """Store a file as if it had been uploaded earlier (not counted in `uploads`)."""
+        now = self.now()
+        expires = (
+            None if expires_in_seconds is None else now + dt.timedelta(seconds=expires_in_seconds)
+        )
+        stored = StoredFile(new_file_id(), filename, mime_type, data, now, expires)
+        self.files[stored.id] = stored
+        return stored
+
     @property
     def message_requests(self) -> list[RecordedRequest]:
         return list(self._message_requests)
@@ -378,18 +491,27 @@ class FakeAnthropic:
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         request_id = _new_id("req")
-        raw = await request.read()
+        headers = {name.lower(): value for name, value in request.headers.items()}
+        query = {key: request.query.getall(key) for key in request.query}
+        bearer = headers.get("authorization", "").removeprefix("Bearer ")
+        keys = (headers.get("x-api-key"), bearer)
+        is_files = request.path == FILES_PATH or request.path.startswith(FILES_PATH + "/")
+        limit = self.max_upload_bytes if is_files else self.max_request_bytes
+        raw, size = await _read_capped(request, limit)
+        recorded = RecordedRequest(
+            request.path, headers, {}, query=query, method=request.method, size=size
+        )
+        self.requests.append(recorded)
+        if raw is None:
+            return too_large_response()
+        if is_files:
+            return self._files(request, request_id, headers, keys, raw, recorded)
         try:
             parsed = json.loads(raw) if raw else {}
         except ValueError:
             parsed = None
         body: dict[str, Any] = parsed if isinstance(parsed, dict) else {}
-        headers = {name.lower(): value for name, value in request.headers.items()}
-        query = {key: request.query.getall(key) for key in request.query}
-        recorded = RecordedRequest(request.path, headers, body, query=query, method=request.method)
-        self.requests.append(recorded)
-        bearer = headers.get("authorization", "").removeprefix("Bearer ")
-        keys = (headers.get("x-api-key"), bearer)
+        recorded.body = body
 
         if request.method == "GET" and request.path == COST_REPORT_PATH:
             if self.admin_key not in keys:
@@ -406,6 +528,7 @@ class FakeAnthropic:
         is_count = request.path == COUNT_TOKENS_PATH
         problem = (
             self._validate(headers, body, require_max_tokens=not is_count)
+            or check_messages(body["messages"], self.files)
             if isinstance(parsed, dict)
             else "The request body is not a JSON object."
         )
@@ -415,12 +538,13 @@ class FakeAnthropic:
         if isinstance(thinking, str):
             return error_response(400, thinking, request_id)
         try:
-            plan = self.cache.plan(body)
+            plan = self.cache.plan(body, self.files)
         except CacheControlError as error:
             return error_response(400, str(error), request_id)
         if is_count:  # the total prompt, input + cache tokens; the cache is not touched
             return web.json_response(
-                {"input_tokens": estimate_tokens(body)}, headers={"request-id": request_id}
+                {"input_tokens": estimate_tokens(body, self.files)},
+                headers={"request-id": request_id},
             )
 
         self._message_requests.append(recorded)
@@ -434,12 +558,53 @@ class FakeAnthropic:
                 reply.status, text, request_id, reply.headers, error_code=reply.error_code
             )
         self.cache.commit(plan)
-        usage = reply.input_usage(plan.usage, body)
+        usage = reply.input_usage(plan.usage, body, self.files)
         output = plan_output(reply, body, thinking)
         if body.get("stream"):
             return await self._stream(request, request_id, reply, body, usage, output, recorded)
         message = self._message(reply, body, usage, output, final=True)
         return web.json_response(message, headers={"request-id": request_id, **reply.headers})
+
+    def _files(
+        self,
+        request: web.Request,
+        request_id: str,
+        headers: dict[str, str],
+        keys: tuple[str | None, str],
+        raw: bytes,
+        recorded: RecordedRequest,
+    ) -> web.Response:
+        """The Files API: upload, metadata, delete (module docstring)."""
+        method, path = request.method, request.path
+        fields = parse_form(raw, headers.get("content-type", "")) if method == "POST" else None
+        if isinstance(fields, dict):
+            recorded.body = form_record(fields)
+        if not self.files_api:
+            return error_response(404, f"Not found: {method} {path}", request_id)
+        if self.api_key not in keys:
+            return error_response(401, "invalid x-api-key", request_id)
+        if "anthropic-version" not in headers:
+            return error_response(400, "anthropic-version: header is required", request_id)
+        ok = {"request-id": request_id}
+        if path == FILES_PATH and method == "POST":
+            if not isinstance(fields, dict):
+                return error_response(400, str(fields), request_id)
+            made = new_file(fields, self.now())
+            if isinstance(made, str):
+                return error_response(400, made, request_id)
+            self.files[made.id] = made
+            self.uploads.append(made)
+            return web.json_response(made.metadata(), headers=ok)
+        file_id = path.removeprefix(FILES_PATH + "/")
+        if path == FILES_PATH or "/" in file_id or method not in ("GET", "DELETE"):
+            return error_response(404, f"Not found: {method} {path}", request_id)
+        stored = self.files.get(file_id)
+        if stored is None:
+            return error_response(404, f"File not found: {file_id}", request_id)
+        if method == "DELETE":
+            del self.files[file_id]
+            return web.json_response({"id": file_id, "type": "file_deleted"}, headers=ok)
+        return web.json_response(stored.metadata(), headers=ok)
 
     @staticmethod
     def _validate(

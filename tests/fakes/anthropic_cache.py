@@ -3,9 +3,19 @@
 The prompt is flattened into *blocks*, in prompt order: the ``system`` blocks (a string system is
 one text block), then each message's content blocks (a string content is one text block). Tools
 are ignored (not counted, not hashed, marks on them not seen). A prefix of ``k`` blocks costs
-``ceil(chars / 4)`` tokens, chars counted like :func:`estimate_tokens`, and is identified by a
-SHA-256 of its canonical JSON (every block without its ``cache_control``, with its message index
-and role) plus the model.
+``ceil(chars / 4) + fixed`` tokens, both summed over its blocks as :func:`estimate_tokens` counts
+them (so an image or a PDF adds its fixed size to every prefix that contains it), and is
+identified by a SHA-256 of its canonical JSON (every block without its ``cache_control``, with its
+message index and role) plus the model. A block referencing an uploaded file is hashed by its
+``file_id``.
+
+Token sizes (:func:`size_of`), deterministic: text (text blocks, string contents, nested
+``tool_result`` content) counts its characters; each ``image`` block (any source) is a fixed
+:data:`IMAGE_TOKENS` (1,000); each ``document`` is a fixed :data:`PDF_TOKENS` (2,000) for a PDF
+(``base64``, ``url``, or a ``file`` whose mime type is not ``text/*``), its ``data`` characters
+for a ``text`` source, the characters of the stored file for a ``file`` source of a ``text/*``
+file, and its nested blocks for a ``content`` source. A prompt (or prefix) costs
+``ceil(chars / 4) + fixed``; a whole prompt at least 1.
 
 Breakpoints are the blocks carrying ``cache_control: {"type": "ephemeral", "ttl"?: "5m"|"1h"}``
 plus, for a top-level ``cache_control`` (automatic caching), the last block of the request (no
@@ -33,11 +43,28 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 MAX_BREAKPOINTS = 4
 TTLS = ("5m", "1h")
+IMAGE_TOKENS = 1_000  # each image block, whatever its size or source
+PDF_TOKENS = 2_000  # each PDF document block, whatever its size or source
+
+
+class FileLike(Protocol):
+    """What token counting needs of an uploaded file (``anthropic_files.StoredFile``)."""
+
+    @property
+    def mime_type(self) -> str: ...
+
+    @property
+    def data(self) -> bytes: ...
+
+
+Files = Mapping[str, FileLike]
+_NO_FILES: Files = {}
 
 
 class CacheControlError(ValueError):
@@ -57,10 +84,63 @@ def text_of(value: Any) -> str:
     return ""
 
 
-def estimate_tokens(body: dict[str, Any]) -> int:
-    """Deterministic token estimate of a whole prompt: ceil(prompt chars / 4), at least 1."""
-    chars = len(text_of(body.get("system"))) + len(text_of(body.get("messages")))
-    return max(1, math.ceil(chars / 4))
+@dataclass(frozen=True)
+class Size:
+    """The token size of some prompt content: characters of text plus fixed-size blocks."""
+
+    chars: int = 0
+    fixed: int = 0  # tokens of images and PDF documents
+
+    def __add__(self, other: Size) -> Size:
+        return Size(self.chars + other.chars, self.fixed + other.fixed)
+
+    @property
+    def tokens(self) -> int:
+        return math.ceil(self.chars / 4) + self.fixed
+
+
+def _document_size(source: Any, files: Files) -> Size:
+    if not isinstance(source, dict):
+        return Size(fixed=PDF_TOKENS)
+    kind = source.get("type")
+    if kind == "text":
+        data = source.get("data")
+        return Size(len(data) if isinstance(data, str) else 0)
+    if kind == "content":
+        return size_of(source.get("content"), files)
+    if kind == "file":
+        stored = files.get(str(source.get("file_id")))
+        if stored is not None and stored.mime_type.startswith("text/"):
+            return Size(len(stored.data.decode("utf-8", "replace")))
+    return Size(fixed=PDF_TOKENS)
+
+
+def size_of(value: Any, files: Files = _NO_FILES) -> Size:
+    """The size of a `system`/`messages` value or one block (module docstring)."""
+    if isinstance(value, str):
+        return Size(len(value))
+    if isinstance(value, list):
+        total = Size()
+        for item in value:
+            total += size_of(item, files)
+        return total
+    if isinstance(value, dict):
+        kind = value.get("type")
+        if kind == "image":
+            return Size(fixed=IMAGE_TOKENS)
+        if kind == "document":
+            return _document_size(value.get("source"), files)
+        if isinstance(value.get("text"), str):
+            return Size(len(value["text"]))
+        return size_of(value.get("content"), files)
+    return Size()
+
+
+def estimate_tokens(body: dict[str, Any], files: Files = _NO_FILES) -> int:
+    """Deterministic token estimate of a whole prompt: ceil(text chars / 4) + 1,000 per image +
+    2,000 per PDF (`files`: the uploaded files, for text files referenced by id), at least 1."""
+    size = size_of(body.get("system"), files) + size_of(body.get("messages"), files)
+    return max(1, size.tokens)
 
 
 @dataclass(frozen=True)
@@ -126,8 +206,8 @@ def _located_blocks(body: dict[str, Any]) -> list[tuple[str, int | None, Any, st
     return located
 
 
-def _flatten(body: dict[str, Any]) -> list[tuple[dict[str, Any], str | None, int]]:
-    """(canonical entry, ttl if marked, chars) for every block of the prompt, in order."""
+def _flatten(body: dict[str, Any], files: Files) -> list[tuple[dict[str, Any], str | None, Size]]:
+    """(canonical entry, ttl if marked, size) for every block of the prompt, in order."""
     flat = []
     for role, message_index, block, where in _located_blocks(body):
         ttl = None
@@ -136,7 +216,7 @@ def _flatten(body: dict[str, Any]) -> list[tuple[dict[str, Any], str | None, int
             ttl = None if mark is None else _ttl_of(mark, f"{where}.cache_control")
             block = {key: value for key, value in block.items() if key != "cache_control"}
         entry = {"role": role, "message": message_index, "block": block}
-        flat.append((entry, ttl, len(text_of(block))))
+        flat.append((entry, ttl, size_of(block, files)))
     return flat
 
 
@@ -151,9 +231,9 @@ class PromptCache:
     def clear(self) -> None:
         self.entries.clear()
 
-    def plan(self, body: dict[str, Any]) -> CachePlan:
+    def plan(self, body: dict[str, Any], files: Files = _NO_FILES) -> CachePlan:
         """Read/write accounting for a validated request; raises CacheControlError."""
-        blocks = _flatten(body)
+        blocks = _flatten(body, files)
         breakpoints = {k + 1: ttl for k, (_e, ttl, _c) in enumerate(blocks) if ttl is not None}
         if body.get("cache_control") is not None and blocks:
             ttl = _ttl_of(body["cache_control"], "cache_control")
@@ -163,17 +243,17 @@ class PromptCache:
                 f"A maximum of {MAX_BREAKPOINTS} blocks with cache_control may be provided. "
                 f"Found {len(breakpoints)}."
             )
-        total = estimate_tokens(body)
+        total = estimate_tokens(body, files)
         if not breakpoints:
             return CachePlan(CacheUsage(input_tokens=total))
 
         # Prefix k = the first k blocks: its token count and cache key.
-        tokens, keys, chars, digest = [0], [("", "")], 0, hashlib.sha256()
-        for entry, _ttl, block_chars in blocks:
-            chars += block_chars
+        tokens, keys, size, digest = [0], [("", "")], Size(), hashlib.sha256()
+        for entry, _ttl, block_size in blocks:
+            size += block_size
             digest.update(json.dumps(entry, sort_keys=True, separators=(",", ":")).encode())
             digest.update(b"\n")
-            tokens.append(math.ceil(chars / 4))
+            tokens.append(size.tokens)
             keys.append((str(body["model"]), digest.hexdigest()))
 
         def eligible(k: int) -> bool:

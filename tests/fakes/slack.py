@@ -2,10 +2,21 @@
 
 An aiohttp server on 127.0.0.1 and a random port runs in the test's own event loop. Every
 request under `/api/{method}` is recorded as a `Call` *before* anything else happens, then
-passes, in order: auth check, queued `hang_next` delay, queued `fail_next` failure, rate limits,
-channel checks, and the method itself, which updates the message store. Tests then read the
-store (`thread_text`, `messages`, `ephemerals`, `responses`) to assert what a user would see.
-Wire details (content types, 429 shape, size limits) follow PLATFORM.md A1, A2, A4 and A7.
+passes, in order: auth check, queued `hang_next` delay, queued `fail_next` failure, rate limits
+(and `replies_limits`), channel checks, and the method itself, which updates the message store.
+Tests then read the store (`thread_text`, `messages`, `ephemerals`, `responses`) to assert what
+a user would see. Wire details (content types, 429 shape, size limits) follow PLATFORM.md A1,
+A2, A4 and A7.
+
+It holds a real Slack's content, not only the bot's (`slack_messages`): `add_message`,
+`add_thread` and the rig's event helpers store people's and other bots' messages, so
+`conversations.replies` pages through the whole thread like Slack (oldest first, `oldest`/
+`latest`/`inclusive`, `limit` ≤ 1000, opaque cursors, `thread_not_found`). `replies_limits =
+(per_minute, max_messages)` imposes the limit on commercially distributed non-Marketplace apps
+(429 with Retry-After 60, `limit` capped). `thread()` is the bot's replies unless
+`everyone=True`. `users.info` has a `profile` (display_name, real_name). Files (`slack_files`):
+`add_file` returns a Slack file object whose private URLs need the bot token (else a 302 to a
+sign-in page) and count downloads and the bytes actually written (`file_bytes_sent`).
 """
 
 from __future__ import annotations
@@ -14,26 +25,33 @@ import asyncio
 import contextlib
 import json
 import time
-from collections import defaultdict, deque
+from collections import Counter, defaultdict, deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from .slack_files import FileHost
+from .slack_messages import SlackMessages
 from .slack_store import (
     Call,
     FailRule,
     Limiters,
     Message,
+    SlackError,
     TsClock,
     blocks_error,
     parse_params,
-    shown_text,
+    user_object,
 )
+
+__all__ = ["DEFAULT_TOKEN", "FakeSlack", "Message", "SlackError", "running_fake"]
 
 POST_TEXT_LIMIT = 40_000  # chat.postMessage truncates beyond this (warning message_truncated)
 UPDATE_TEXT_LIMIT = 4_000  # chat.update refuses beyond this (msg_too_long)
-SCOPES = "app_mentions:read,chat:write,im:history,channels:history,users:read,reactions:write"
+SCOPES = (
+    "app_mentions:read,chat:write,im:history,channels:history,users:read,reactions:write,files:read"
+)
 DEFAULT_TOKEN = "xoxb-test"
 USER_DEFAULTS: dict[str, Any] = {
     "is_admin": False,
@@ -44,17 +62,16 @@ USER_DEFAULTS: dict[str, Any] = {
     "tz": "UTC",
 }
 Handler = Callable[[dict[str, Any]], dict[str, Any]]
+_RUNNING: list[FakeSlack] = []
 
 
-class SlackError(Exception):
-    """Raised inside a method handler; becomes HTTP 200 `{"ok": false, "error": code}`."""
-
-    def __init__(self, code: str) -> None:
-        super().__init__(code)
-        self.code = code
+def running_fake() -> FakeSlack | None:
+    """The one FakeSlack serving now (the rig stores the messages it delivers there), or None
+    when there is none or more than one."""
+    return _RUNNING[0] if len(_RUNNING) == 1 else None
 
 
-class FakeSlack:
+class FakeSlack(SlackMessages):
     """The fake server plus everything it saw. Use as `async with FakeSlack() as slack:`."""
 
     def __init__(
@@ -66,7 +83,7 @@ class FakeSlack:
     ) -> None:
         self.token, self.team_id = token, team_id
         self.bot_user_id, self.bot_id = bot_user_id, bot_id
-        self.calls: list[Call] = []
+        self.calls: list[Call] = []  # every request, in order; see calls_to and call_counts
         self.messages: dict[str, dict[str, Message]] = defaultdict(dict)
         self.ephemerals: list[Call] = []
         self.responses: list[tuple[str, dict[str, Any]]] = []
@@ -81,6 +98,9 @@ class FakeSlack:
         # method -> (burst, per second): a workspace-wide token bucket, e.g. chat.update
         # at 50 a minute with a burst of 10 is {"chat.update": (10, 50 / 60)}.
         self.buckets: dict[str, tuple[float, float]] = {}
+        self.replies_limits: tuple[int, int] | None = None  # (per_minute, max_messages)
+        self._replies_window: deque[float] = deque()
+        self._files = FileHost(team_id)
         self._limiters = Limiters()
         self._fails: dict[str, deque[FailRule]] = defaultdict(deque)
         self._hangs: dict[str, deque[float]] = defaultdict(deque)
@@ -101,6 +121,7 @@ class FakeSlack:
             "users.info": self._users_info,
             "users.list": self._users_list,
             "conversations.replies": self._replies,
+            "files.info": self._files_info,
             "assistant.threads.setStatus": _ok,
             "reactions.add": _ok,
             "reactions.remove": _ok,
@@ -118,12 +139,16 @@ class FakeSlack:
         app.router.add_route("*", "/api/{method}", self._api)
         app.router.add_post("/response/{key}", self._response_url)
         app.router.add_get("/link", self._socket)
+        self._files.routes(app, lambda: self.token)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
         await web.TCPSite(self._runner, "127.0.0.1", 0).start()
         self._port = self._runner.addresses[0][1]
+        _RUNNING.append(self)
 
     async def close(self) -> None:
+        if self in _RUNNING:
+            _RUNNING.remove(self)
         self._closing.set()  # wakes hung handlers so cleanup is quick
         if self._runner is not None:
             await self._runner.cleanup()
@@ -142,6 +167,49 @@ class FakeSlack:
 
     def response_url(self, key: str) -> str:
         return f"http://127.0.0.1:{self._port}/response/{key}"
+
+    # ----- files
+
+    def add_file(
+        self,
+        name: str,
+        data: bytes,
+        *,
+        mimetype: str,
+        filetype: str | None = None,
+        size: int | None = None,
+    ) -> dict[str, Any]:
+        """A hosted file; returns its Slack file object (`size` may lie: len(data) unless given)."""
+        base = f"http://127.0.0.1:{self._port}"
+        return self._files.add(base, name, data, mimetype=mimetype, filetype=filetype, size=size)
+
+    def fail_file(self, file_id: str, status: int = 500) -> None:
+        """Downloads of this file answer `status` from now on."""
+        self._files.fail(file_id, status)
+
+    @property
+    def file_bytes_sent(self) -> Counter[str]:
+        """file id -> body bytes written to clients before they stopped reading (all downloads)."""
+        return self._files.bytes_sent
+
+    @property
+    def file_downloads(self) -> Counter[str]:
+        """file id -> downloads carrying the bot token (failed ones too)."""
+        return self._files.downloads
+
+    @property
+    def file_signin_redirects(self) -> Counter[str]:
+        """file id -> downloads without the bot token, sent to the sign-in page."""
+        return self._files.signin_redirects
+
+    @property
+    def file_send_length(self) -> bool:
+        """True (default): downloads carry Content-Length; False: chunked, length unknown."""
+        return self._files.send_length
+
+    @file_send_length.setter
+    def file_send_length(self, value: bool) -> None:
+        self._files.send_length = value
 
     # ----- knobs
 
@@ -165,21 +233,13 @@ class FakeSlack:
     # ----- observation
 
     def calls_to(self, method: str) -> list[Call]:
+        """The calls of one method, in order; `.params` holds what was sent."""
         return [c for c in self.calls if c.method == method]
 
-    def thread(self, channel: str, thread_ts: str) -> list[Message]:
-        """Replies (not the parent) in ts order, without deleted ones."""
-        found = self.messages.get(channel, {}).values()
-        replies = [m for m in found if m.thread_ts == thread_ts and m.ts != thread_ts]
-        return sorted((m for m in replies if not m.deleted), key=lambda m: m.ts)
-
-    def thread_text(self, channel: str, thread_ts: str) -> list[str]:
-        return [m.shown for m in self.thread(channel, thread_ts)]
-
-    def add_user_message(
-        self, channel: str, text: str, user: str = "U0USER", thread_ts: str | None = None
-    ) -> str:
-        return self._store(channel, text, None, user, thread_ts, bot_id=None).ts
+    @property
+    def call_counts(self) -> Counter[str]:
+        """method -> number of calls received (refused and failed ones too)."""
+        return Counter(c.method for c in self.calls)
 
     async def wait_for(
         self,
@@ -242,6 +302,8 @@ class FakeSlack:
             self.post_burst,
             self.buckets,
         )
+        if retry_after is None and call.method == "conversations.replies":
+            retry_after = self.replies_refusal()
         if retry_after is not None:
             return 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(retry_after)}
         handler = self._methods.get(call.method)
@@ -356,52 +418,31 @@ class FakeSlack:
         uid = p.get("user", "")
         if not uid or uid in self.missing_users:
             raise SlackError("user_not_found")
-        user = {"id": uid, "name": uid.lower(), **USER_DEFAULTS, **self.users.get(uid, {})}
-        return {"ok": True, "user": user}
+        return {"ok": True, "user": self._user(uid)}
+
+    def _user(self, uid: str) -> dict[str, Any]:
+        fields = dict(self.users.get(uid, {}))
+        if uid == self.bot_user_id:  # the bot's own user, as Slack describes a bot user
+            profile = {"bot_id": self.bot_id, **fields.get("profile", {})}
+            fields = {"name": "claude", "is_bot": True, **fields, "profile": profile}
+        return user_object(uid, fields, USER_DEFAULTS)
 
     def _users_list(self, p: dict[str, Any]) -> dict[str, Any]:
         # The members set up in `users`, paginated by cursor (an index) as Slack does.
-        members = [
-            {"id": uid, "name": uid.lower(), **USER_DEFAULTS, **fields}
-            for uid, fields in sorted(self.users.items())
-        ]
+        members = [self._user(uid) for uid in sorted(self.users)]
         start = int(p.get("cursor") or 0)
         limit = int(p.get("limit") or 200)
         page = members[start : start + limit]
         following = str(start + limit) if start + limit < len(members) else ""
         return {"ok": True, "members": page, "response_metadata": {"next_cursor": following}}
 
-    def _replies(self, p: dict[str, Any]) -> dict[str, Any]:
-        channel, ts = p.get("channel", ""), p.get("ts", "")
-        parent = self.messages.get(channel, {}).get(ts)
-        found = ([parent] if parent and not parent.deleted else []) + self.thread(channel, ts)
-        if not found:
-            raise SlackError("thread_not_found")
-        return {"ok": True, "messages": [m.to_api() for m in found], "has_more": False}
+    def _files_info(self, p: dict[str, Any]) -> dict[str, Any]:
+        hosted = self._files.files.get(str(p.get("file", "")))
+        if hosted is None:
+            raise SlackError("file_not_found")
+        return {"ok": True, "file": hosted.obj}
 
     # ----- store
-
-    def _store(
-        self,
-        channel: str,
-        text: str,
-        blocks: list[dict[str, Any]] | None,
-        user: str,
-        thread_ts: str | None,
-        bot_id: str | None,
-    ) -> Message:
-        msg = Message(
-            channel,
-            self._clock.next(),
-            thread_ts,
-            text,
-            blocks,
-            user,
-            [shown_text(text, blocks)],
-            bot_id=bot_id,
-        )
-        self.messages[channel][msg.ts] = msg
-        return msg
 
     def _find(self, p: dict[str, Any]) -> Message:
         msg = self.messages.get(p.get("channel", ""), {}).get(p.get("ts", ""))

@@ -12,9 +12,31 @@ import math
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 JSON_PARAMS = ("blocks", "attachments", "view", "chunks", "metadata")
+
+
+class SlackError(Exception):
+    """Raised inside a method handler; becomes HTTP 200 `{"ok": false, "error": code}`."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+def user_object(uid: str, fields: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
+    """A users.info `user`: the defaults, then the test's fields, with `profile` merged key by key
+    and `real_name` the same at the top and in the profile, as Slack shows it. Without one, the
+    real name is the lower-case name capitalised ("U0ADA" -> "U0ada") and display_name is ""."""
+    name = str(fields.get("name") or uid.lower())
+    given = dict(fields.get("profile") or {})
+    real = str(given.get("real_name") or fields.get("real_name") or name.capitalize())
+    profile: dict[str, Any] = {"display_name": "", **given, "real_name": real}
+    profile.setdefault("real_name_normalized", real)
+    profile.setdefault("display_name_normalized", profile["display_name"])
+    return {"id": uid, "name": name, **defaults, **fields, "real_name": real, "profile": profile}
 
 
 @dataclass
@@ -37,10 +59,14 @@ class Message:
     thread_ts: str | None
     text: str
     blocks: list[dict[str, Any]] | None
-    user: str
+    user: str | None  # None: a legacy bot message (bot_id only)
     versions: list[str]  # what users saw in every version (see `shown`), first = as posted
     deleted: bool = False
     bot_id: str | None = None
+    bot_profile: dict[str, str] | None = None  # {"id", "name", "app_id"} on bots' messages
+    subtype: str | None = None  # "bot_message", "file_share", "channel_join", …
+    files: list[dict[str, Any]] | None = None  # Slack file objects (FakeSlack.add_file)
+    edited: dict[str, str] | None = None  # {"user", "ts"} once a person edited it
 
     @property
     def shown(self) -> str:
@@ -59,15 +85,31 @@ class Message:
 
     def to_api(self) -> dict[str, Any]:
         """Render the message like Slack's `message` objects."""
-        out: dict[str, Any] = {"type": "message", "text": self.text, "user": self.user}
+        out: dict[str, Any] = {"type": "message", "text": self.text}
+        if self.user is not None:
+            out["user"] = self.user
         out["ts"] = self.ts
-        if self.bot_id:
-            out["bot_id"] = self.bot_id
-        if self.thread_ts:
-            out["thread_ts"] = self.thread_ts
-        if self.blocks is not None:
-            out["blocks"] = self.blocks
+        optional = {
+            "subtype": self.subtype,
+            "bot_id": self.bot_id,
+            "bot_profile": self.bot_profile,
+            "app_id": (self.bot_profile or {}).get("app_id"),
+            "thread_ts": self.thread_ts,
+            "blocks": self.blocks,
+            "files": self.files,
+            "edited": self.edited,
+        }
+        out.update({k: v for k, v in optional.items() if v is not None})
         return out
+
+
+def ts_key(ts: str) -> Decimal:
+    """Slack ts values sort as numbers ("9.000100" < "10.000100"); junk sorts first."""
+    try:
+        key = Decimal(ts)
+    except (InvalidOperation, TypeError):
+        return Decimal(-1)
+    return key if key.is_finite() else Decimal(-1)
 
 
 # Block Kit limits Slack enforces with `invalid_blocks` (PLATFORM.md A2).

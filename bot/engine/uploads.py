@@ -1,0 +1,50 @@
+"""A question's files, uploaded once to Anthropic's Files API and reused after that.
+
+A Slack file shared again (or asked about again) keeps its id, so its upload is found in the
+store and not repeated; a stored turn keeps the upload's id for later turns of the same
+conversation. Where the Files API is not available, the file goes inline this once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from bot.claude import Attachment, Claude, Prompt
+from bot.store import Store, Upload
+
+
+async def upload_files(
+    store: Store, claude: Claude, team_id: str, files: tuple[Attachment, ...]
+) -> tuple[Attachment, ...]:
+    if not files:
+        return ()
+    known = await store.uploads(team_id, [f.source_id for f in files if f.source_id])
+    ready: list[Attachment] = []
+    for file in files:
+        found = known.get(file.source_id)
+        if found is not None:
+            ready.append(replace(file, file_id=found.file_id, data=b""))
+            continue
+        uploaded = await claude.upload(file)
+        if uploaded is None:
+            ready.append(file)
+            continue
+        if file.source_id:
+            record = Upload(
+                file.source_id, uploaded.file_id, file.name, file.media_type, uploaded.expires_at
+            )
+            await store.remember_upload(team_id, record)
+        ready.append(replace(file, file_id=uploaded.file_id, data=b""))
+    return tuple(ready)
+
+
+def with_files(
+    prompts: list[Prompt], sent: tuple[Attachment, ...], ready: tuple[Attachment, ...]
+) -> list[Prompt]:
+    """The prompts with the question's files (`sent`, the last ones of the last prompt)
+    swapped for their uploaded form."""
+    if not sent or not prompts:
+        return prompts
+    last = prompts[-1]
+    kept = last.attachments[: len(last.attachments) - len(sent)]
+    return [*prompts[:-1], replace(last, attachments=kept + ready)]
