@@ -160,3 +160,18 @@ async def test_without_the_files_api_a_file_goes_inline(
     assert "chart.png was attached here" in later
     assert fake_anthropic.uploads == []
     assert CHANNEL in fake_slack.messages
+
+
+async def test_a_file_shared_again_is_not_uploaded_again(
+    settings: Settings, fake_slack: FakeSlack, fake_anthropic: FakeAnthropic
+) -> None:
+    image = fake_slack.add_file("logo.png", png(), mimetype="image/png")
+    async with start_bot(settings) as bot:
+        await bot.mention("what is this?", files=[image])
+        await bot.wait_for_usage(1)
+        await bot.mention("and this one, in a new thread?", files=[image])
+        await bot.wait_for_usage(2)
+
+    [upload] = fake_anthropic.uploads
+    by_id = {"type": "image", "source": {"type": "file", "file_id": upload.id}}
+    assert by_id in blocks(fake_anthropic, 1)

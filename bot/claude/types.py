@@ -28,8 +28,10 @@ class Attachment:
     data: bytes = b""
     file_id: str | None = None
     source_id: str = ""  # the surface's own id of the file (Slack's F…), for the mapping
+    expires_at: str | None = None  # when the Files API forgets it (ISO 8601, UTC)
+    pages: int = 0  # a PDF's pages (its tokens grow with them)
 
-    def stored(self) -> dict[str, str | None]:
+    def stored(self) -> dict[str, str | int | None]:
         """What a turn keeps of it (never the bytes)."""
         return {
             "kind": self.kind,
@@ -37,6 +39,8 @@ class Attachment:
             "media_type": self.media_type,
             "file_id": self.file_id,
             "source_id": self.source_id,
+            "expires_at": self.expires_at,
+            "pages": self.pages,
         }
 
 

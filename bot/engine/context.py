@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from bot.claude import Attachment, Prompt, Role
@@ -82,7 +83,7 @@ def attachments_of(turn: TurnRecord) -> tuple[tuple[Attachment, ...], str]:
     for item in turn.attachments:
         if isinstance(item, Attachment):
             sent.append(item)
-        elif item.get("file_id"):
+        elif item.get("file_id") and not _expired(item.get("expires_at")):
             sent.append(
                 Attachment(
                     kind="document" if item.get("kind") == "document" else "image",
@@ -90,6 +91,7 @@ def attachments_of(turn: TurnRecord) -> tuple[tuple[Attachment, ...], str]:
                     media_type=str(item.get("media_type") or ""),
                     file_id=str(item["file_id"]),
                     source_id=str(item.get("source_id") or ""),
+                    pages=int(item.get("pages") or 0),
                 )
             )
         else:
@@ -123,20 +125,38 @@ def build_prompts(turns: Sequence[TurnRecord]) -> list[Prompt]:
     return prompts
 
 
-# Rough input tokens of a file, for fitting the context; near the limit the exact count
-# (which sees the files) decides. An image is at most ~1,600 tokens; a PDF page 1,500-3,000.
-FILE_TOKENS = {"image": 1_600, "document": 30_000}
+# Rough input tokens of a file, for fitting the context (high, so that a conversation with
+# files is counted exactly well before the limit): an image is at most ~1,600 tokens, a PDF
+# page 1,500-3,000 (text and an image of the page).
+IMAGE_TOKENS = 1_600
+PDF_PAGE_TOKENS = 3_000
 
 
 def _cost(turn: TurnRecord) -> int:
     if turn.role == "assistant" and turn.tokens:
         return turn.tokens + MESSAGE_OVERHEAD_TOKENS
-    files = sum(FILE_TOKENS.get(_kind(item), 30_000) for item in turn.attachments)
-    return estimate_tokens(prompt_text(turn)) + files
+    return estimate_tokens(prompt_text(turn)) + sum(_file_tokens(i) for i in turn.attachments)
 
 
-def _kind(item: Any) -> str:
-    return str(item.kind if isinstance(item, Attachment) else item.get("kind"))
+def _file_tokens(item: Any) -> int:
+    kind, pages = (
+        (item.kind, item.pages)
+        if isinstance(item, Attachment)
+        else (item.get("kind"), item.get("pages") or 0)
+    )
+    if kind == "image":
+        return IMAGE_TOKENS
+    return PDF_PAGE_TOKENS * (int(pages) or 10)  # unknown: as if ten pages
+
+
+def _expired(moment: object) -> bool:
+    # An uploaded file the Files API has forgotten: described in words, never sent by id.
+    if not isinstance(moment, str):
+        return False
+    try:
+        return datetime.fromisoformat(moment) <= datetime.now(UTC)
+    except ValueError:
+        return False
 
 
 async def fit(

@@ -8,6 +8,7 @@ conversation. Where the Files API is not available, the file goes inline this on
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import UTC, datetime
 
 from bot.claude import Attachment, Claude, Prompt
 from bot.store import Store, Upload
@@ -23,7 +24,9 @@ async def upload_files(
     for file in files:
         found = known.get(file.source_id)
         if found is not None:
-            ready.append(replace(file, file_id=found.file_id, data=b""))
+            ready.append(
+                replace(file, file_id=found.file_id, data=b"", expires_at=_iso(found.expires_at))
+            )
             continue
         uploaded = await claude.upload(file)
         if uploaded is None:
@@ -34,8 +37,17 @@ async def upload_files(
                 file.source_id, uploaded.file_id, file.name, file.media_type, uploaded.expires_at
             )
             await store.remember_upload(team_id, record)
-        ready.append(replace(file, file_id=uploaded.file_id, data=b""))
+        ready.append(
+            replace(file, file_id=uploaded.file_id, data=b"", expires_at=_iso(uploaded.expires_at))
+        )
     return tuple(ready)
+
+
+def _iso(moment: datetime | None) -> str | None:
+    if moment is None:
+        return None
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return aware.isoformat()
 
 
 def with_files(

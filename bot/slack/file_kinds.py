@@ -176,8 +176,9 @@ def image_media_type(name: str, data: bytes, max_side: int) -> str:
     return _PIL_FORMATS[found]
 
 
-def check_pdf(name: str, data: bytes, max_pages: int) -> None:
-    """Refuse a PDF Claude cannot read: unreadable, password-protected, empty or too long."""
+def check_pdf(name: str, data: bytes, max_pages: int) -> int:
+    """Refuse a PDF Claude cannot read: unreadable, password-protected, empty or too long;
+    else its number of pages (a PDF's tokens grow with them)."""
     try:
         reader = PdfReader(io.BytesIO(data), strict=False)
         encrypted = reader.is_encrypted
@@ -195,6 +196,7 @@ def check_pdf(name: str, data: bytes, max_pages: int) -> None:
             f"I can't read `{name}`: it has {pages:,} pages, and a PDF can have at most "
             f"{max_pages:,}."
         )
+    return pages
 
 
 def text_piece(name: str, data: bytes) -> str:

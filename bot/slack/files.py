@@ -189,13 +189,14 @@ async def _read_all(
             texts.append(piece)
             continue
         media_type = found.media_type
+        pages = 0
         if looks_like_html(data):
             raise FileProblem(_no_permission(name))
         if found.kind == "image":
             media_type = image_media_type(name, data, limits.image_pixels)
         else:
             # Counting pages parses the whole PDF: keep the event loop free meanwhile.
-            await asyncio.to_thread(check_pdf, name, data, limits.pdf_pages)
+            pages = await asyncio.to_thread(check_pdf, name, data, limits.pdf_pages)
         used += encoded_size(found.kind, len(data))
         if used > limits.request_bytes:  # base64 rounding can pass the cap by a few bytes
             raise FileProblem(over_total)
@@ -206,6 +207,7 @@ async def _read_all(
                 media_type=media_type,
                 data=data,
                 source_id=str(file.get("id") or ""),
+                pages=pages,
             )
         )
     return attachments, texts

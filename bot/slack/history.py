@@ -24,7 +24,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.engine.context import estimate_tokens
 from bot.slack.scheduler import SLACK_ERRORS
-from bot.store import Place, Store, ThreadMessage
+from bot.store import Place, Store, ThreadMessage, ts_order
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +42,7 @@ SKIPPED_SUBTYPES = frozenset(
         "group_leave",
         "message_deleted",
         "message_changed",
+        "tombstone",
         "channel_topic",
         "channel_purpose",
         "channel_name",
@@ -86,40 +87,41 @@ class ThreadHistory:
         self._names: dict[str, tuple[float, str]] = {}
 
     async def catch_up(self, place: Place, *, before: str, me: Me) -> Read:
-        """Store the thread's messages newer than the store's newest and older than `before`
-        (the question being answered)."""
+        """Store the thread's messages after its read mark and before `before` (the question
+        being answered), and move the mark. A read that fails or is put off leaves the mark,
+        so those messages are read the next time."""
         if self._keep <= 0 or place.thread_ts == before:
             return Read.READ  # not in a thread: nothing before the question
+        oldest = await self._store.read_mark(place.team_id, place.channel_id, place.thread_ts)
+        if oldest is not None and ts_order(oldest) >= ts_order(before):
+            return Read.READ  # read up to the question already
         if self._commercial:
             if self._clock() - self._last_read < COMMERCIAL_INTERVAL:
                 return Read.LIMITED
             self._last_read = self._clock()
-        oldest = await self._store.thread_latest_ts(
-            place.team_id, place.channel_id, place.thread_ts
-        )
-        if oldest is not None and ts_key(oldest) >= ts_key(before):
-            return Read.READ  # the store holds everything up to the question already
         try:
-            messages = await self._read(place, oldest=oldest, latest=before, me=me)
+            messages, read_to = await self._read(place, oldest=oldest, latest=before, me=me)
             kept = [await self._context(m) for m in messages]
         except SLACK_ERRORS:
             where = f"{place.channel_id}/{place.thread_ts}"
             log.warning("could not read thread %s", where, exc_info=True)
             return Read.FAILED
         added = await self._store.add_context(
-            place.team_id, place.channel_id, place.thread_ts, kept
+            place.team_id, place.channel_id, place.thread_ts, kept, read_to=read_to
         )
         log.info("read %d messages of thread %s as context", added, place.thread_ts)
         return Read.READ
 
     async def _read(
         self, place: Place, *, oldest: str | None, latest: str, me: Me
-    ) -> list[dict[str, Any]]:
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """The messages worth keeping, and how far the read got (the new read mark)."""
         page = COMMERCIAL_PAGE if self._commercial else min(PAGE, max(self._keep, 1))
         first: dict[str, Any] | None = None
         newest: collections.deque[dict[str, Any]] = collections.deque(maxlen=self._keep)
         cursor: str | None = None
         read = 0
+        read_to = oldest
         while True:
             params: dict[str, Any] = {
                 "channel": place.channel_id,
@@ -134,6 +136,7 @@ class ThreadHistory:
             response = await self._slack.conversations_replies(**params)
             for message in response.get("messages") or []:
                 read += 1
+                read_to = str(message.get("ts") or read_to)
                 if not _worth_keeping(message, latest, me):
                     continue
                 if oldest is None and str(message.get("ts")) == place.thread_ts:
@@ -145,7 +148,9 @@ class ThreadHistory:
                 break
         if first is not None and len(newest) == newest.maxlen:
             newest.popleft()  # room for the opening message within the bound
-        return ([first] if first is not None else []) + list(newest)
+        if not cursor:
+            read_to = _before(latest)  # all read up to the question
+        return ([first] if first is not None else []) + list(newest), read_to
 
     async def _context(self, message: dict[str, Any]) -> ThreadMessage:
         user = message.get("user")
@@ -191,7 +196,7 @@ class ThreadHistory:
 
 def _worth_keeping(message: dict[str, Any], latest: str, me: Me) -> bool:
     ts = str(message.get("ts") or "")
-    if not ts or ts_key(ts) >= ts_key(latest):
+    if not ts or ts_order(ts) >= ts_order(latest):
         return False  # the question itself (stored as the question), or newer
     if message.get("subtype") in SKIPPED_SUBTYPES:
         return False
@@ -202,9 +207,11 @@ def _worth_keeping(message: dict[str, Any], latest: str, me: Me) -> bool:
     return bool(str(message.get("text") or "").strip() or message.get("files"))
 
 
-def ts_key(ts: str) -> tuple[int, ...]:
-    """Slack timestamps in order (as numbers: as text, "9.1" would sort after "10.1")."""
+def _before(ts: str) -> str:
+    """The Slack ts just before `ts` (a read mark that still has `ts` itself to come)."""
+    seconds, _, micros = ts.partition(".")
     try:
-        return tuple(int(part) for part in ts.split("."))
+        value = int(seconds) * 1_000_000 + int(micros or 0) - 1
     except ValueError:
-        return (0,)
+        return ts
+    return f"{value // 1_000_000}.{value % 1_000_000:06d}"

@@ -16,6 +16,7 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.cost.usage_command import UsageCommand
+from bot.slack.claims import claim_once, event_key, message_key, retry_num
 from bot.slack.history import Me
 from bot.slack.responder import Question, Responder, StopResult
 from bot.slack.text import (
@@ -103,17 +104,21 @@ class Listeners:
         request: AsyncBoltRequest,
         client: AsyncWebClient,
     ) -> None:
-        # People's new messages (and files) only: never edits, deletions, joins, or bots
-        # that are not allowed (no reply loops).
-        if event.get("subtype") not in NEW_MESSAGE_SUBTYPES or self._ignored(event, context):
+        # New messages (and files) only: never edits, deletions or joins; never a bot that
+        # is not allowed (no reply loops).
+        if self._ignored(event, context):
+            return
+        if event.get("subtype") not in (*NEW_MESSAGE_SUBTYPES, "bot_message"):
             return
         ts = str(event["ts"])
         thread_ts = event.get("thread_ts")
         if event.get("channel_type") in ("channel", "group"):
-            # A follow-up: a reply in a thread the bot has answered in. Anything else in a
-            # channel reaches the bot only as an app_mention.
+            # A follow-up: a person's reply in a thread the bot has answered in. Bots, even
+            # allowed ones, are answered only when they mention the bot: two bots that allow
+            # each other still need a mention each time. Anything else in a channel reaches
+            # the bot only as an app_mention.
             team_id = str(body.get("team_id") or event.get("team") or "")
-            if not self._follow_ups or not thread_ts or thread_ts == ts:
+            if not self._follow_ups or not thread_ts or thread_ts == ts or _is_bot(event):
                 return
             if not await self._store.has_answered(team_id, str(event["channel"]), thread_ts):
                 return
@@ -142,7 +147,7 @@ class Listeners:
         if bot and bot == context.bot_id:
             return True
         profile = event.get("bot_profile") or {}
-        if not (bot or profile or event.get("subtype") == "bot_message"):
+        if not _is_bot(event):
             return not user  # a person's message has a user
         ids = {bot, profile.get("id"), profile.get("app_id"), event.get("app_id"), user}
         return not (ids - {None}) & self._bots
@@ -152,7 +157,7 @@ class Listeners:
         text = str(command.get("text") or "").strip()
         team_id = str(command.get("team_id") or "")
         key = f"command:{command.get('trigger_id') or command.get('response_url')}"
-        if not await _claim_once(self._store, key, team_id, "command"):
+        if not await claim_once(self._store, key, team_id, "command"):
             await ack()
             return
         channel_id = str(command.get("channel_id") or "")
@@ -211,7 +216,7 @@ class Listeners:
         # One continuation per button: take it away before answering.
         ts = str(container.get("message_ts") or message.get("ts"))
         await self._responder.remove_controls(target.channel, ts, message)
-        await self._responder.carry_on(target, team_id, user_id)
+        await self._responder.carry_on(target, team_id, user_id, after=ts)
 
     async def on_error(self, error: Exception, body: dict[str, Any]) -> None:
         log.error(
@@ -224,20 +229,21 @@ class Listeners:
         action = (body.get("actions") or [{}])[0]
         key = f"action:{body.get('trigger_id')}:{action.get('action_ts') or action.get('value')}"
         team_id = str((body.get("team") or {}).get("id") or "")
-        return await _claim_once(self._store, key, team_id, "action")
+        return await claim_once(self._store, key, team_id, "action")
 
     async def _claim(
         self, body: dict[str, Any], event: dict[str, Any], request: AsyncBoltRequest
     ) -> bool:
         team_id = str(body.get("team_id") or event.get("team") or "")
-        event_id = _event_key(body, event)
-        retry = _retry_num(request)
+        event_id = event_key(body, event)
+        retry = retry_num(request)
         if not await self._store.claim_event(event_id, team_id, str(event.get("type"))):
             log.info("ignoring redelivered event %s (retry %s)", event_id, retry)
             return False
         # A mention in a channel the app reads arrives twice (app_mention and message, with
-        # different event ids): one message, one answer.
-        message = f"message:{team_id}:{event.get('channel')}:{event.get('ts')}"
+        # different event ids): one message, one answer. The turn marks the message's claim
+        # replied and done, so a twin that comes late (or a retry of it) finds it taken.
+        message = message_key(body, event)
         if not await self._store.claim_event(message, team_id, "message"):
             log.info("event %s is a message answered already", event_id)
             await self._store.event_done(event_id)
@@ -262,7 +268,7 @@ class Listeners:
         files = tuple(event.get("files") or ())
         if not text and not files:
             await self._responder.say(channel, reply_to, EMPTY_MENTION_TEXT)
-            await self._store.event_done(_event_key(body, event))
+            await self._store.event_done(message_key(body, event))
             return
         question = Question(
             team_id=team_id,
@@ -272,29 +278,14 @@ class Listeners:
             text=text,
             ts=str(event["ts"]),
             reply_thread_ts=reply_to,
-            claim=_event_key(body, event),
+            claim=message_key(body, event),
             files=files,
             me=Me(context.bot_user_id, context.bot_id),
         )
         await self._responder.answer(question)
 
 
-def _event_key(body: dict[str, Any], event: dict[str, Any]) -> str:
-    return str(body.get("event_id") or f"{event.get('channel')}:{event.get('ts')}")
-
-
-async def _claim_once(store: Store, key: str, team_id: str, kind: str) -> bool:
-    """Commands and clicks are taken once too, keyed on Slack's trigger id."""
-    if await store.claim_event(key, team_id, kind):
-        return True
-    log.info("ignoring a repeated %s %s", kind, key)
-    return False
-
-
-def _retry_num(request: AsyncBoltRequest) -> int:
-    # Header values are lists; Socket Mode synthesises the header even for attempt 0.
-    values = request.headers.get("x-slack-retry-num") or ["0"]
-    try:
-        return int(values[0])
-    except ValueError:
-        return 0
+def _is_bot(event: dict[str, Any]) -> bool:
+    return bool(
+        event.get("bot_id") or event.get("bot_profile") or event.get("subtype") == "bot_message"
+    )

@@ -136,15 +136,18 @@ class Responder:
             await self._stream(turn, thread=ts, question_ts=ts, reply_thread_ts=ts)
         return True
 
-    async def carry_on(self, target: ContinueTarget, team_id: str, user_id: str) -> None:
-        """The Continue button: a new reply in the same conversation, where the last stopped."""
+    async def carry_on(
+        self, target: ContinueTarget, team_id: str, user_id: str, after: str | None = None
+    ) -> None:
+        """The Continue button: a new reply in the same conversation, where the last stopped.
+        `after` is the message the button was on: the question sorts right after it."""
         question = Question(
             team_id,
             target.channel,
             target.conversation,
             user_id,
             CONTINUE_PROMPT,
-            target.conversation,
+            after or target.conversation,
             target.thread,
             kind=target.kind,
         )

@@ -8,7 +8,7 @@ May import only `bot.config` and `bot.errors`; it knows nothing of Slack, HTTP o
 
 from bot.store.conversations import Place, Store, TurnRecord
 from bot.store.engine import make_engine, make_sessionmaker
-from bot.store.history import ThreadMessage, Upload
+from bot.store.history import ThreadMessage, Upload, message_claim, ts_order
 from bot.store.ledger import Ledger, Scope, Sums, UsageRow
 from bot.store.models import Outcome
 from bot.store.processes import Orphan, Peer, Processes
@@ -29,4 +29,6 @@ __all__ = [
     "UsageRow",
     "make_engine",
     "make_sessionmaker",
+    "message_claim",
+    "ts_order",
 ]

@@ -191,7 +191,9 @@ class Store(HistoryStore):
                 Turn.thread_ts == place.thread_ts,
                 Turn.outcome != Outcome.STREAMING,
             )
-            .order_by(Turn.id)
+            # In the order people saw them in Slack (a thread message read late comes before
+            # the bot's later turns); turns without a ts (/chat) in the order written.
+            .order_by(func.coalesce(Turn.ts, ""), Turn.id)
         )
         async with self._sessions() as session:
             rows = (await session.scalars(query)).all()

@@ -1,4 +1,5 @@
-"""The table of files uploaded to Anthropic's Files API (kept apart: models.py is full)."""
+"""Tables of what is kept of Slack beyond the turns (kept apart: models.py is full): files
+uploaded to Anthropic's Files API, and how far each thread has been read."""
 
 from __future__ import annotations
 
@@ -24,3 +25,18 @@ class UploadedFile(Base):
     media_type: Mapped[str] = mapped_column(String(128))
     expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ThreadRead(Base):
+    """How far a Slack thread has been read as context: the next read starts after it.
+
+    Kept apart from the turns, so that messages a read left out (a limit, a failure) are
+    read the next time instead of being skipped for good.
+    """
+
+    __tablename__ = "thread_reads"
+
+    team_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    channel_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    thread_ts: Mapped[str] = mapped_column(String(255), primary_key=True)
+    read_to: Mapped[str] = mapped_column(String(32))
