@@ -2,8 +2,14 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-# The stamps make re-installs happen only when pyproject.toml changes.
-STAMP := $(VENV)/.installed
+# DATABASE_URL as the bot reads it (the environment's, else the last one in .env): when it is
+# PostgreSQL, `make run` and `make migrate` install the `postgres` extra (its driver) too.
+DB_URL := $(strip $(subst ",,$(subst ',,$(or $(DATABASE_URL),$(shell \
+	sed -n -E 's/^[[:space:]]*(export[[:space:]]+)?DATABASE_URL[[:space:]]*=[[:space:]]*//p' \
+	.env 2>/dev/null | tail -n 1)))))
+EXTRAS := $(if $(filter postgresql%,$(DB_URL)),[postgres])
+# The stamps make re-installs happen only when pyproject.toml (or the extra needed) changes.
+STAMP := $(VENV)/.installed$(if $(EXTRAS),-postgres)
 DEV_STAMP := $(VENV)/.installed-dev
 
 .PHONY: install install-dev run migrate test lint bench bench-usage
@@ -17,12 +23,13 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 
 $(STAMP): pyproject.toml | $(PY)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e .
-	touch $@
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.$(EXTRAS)'
+	touch $@ $(VENV)/.installed
 
+# The dev extra has the PostgreSQL driver too (the tests run on PostgreSQL).
 $(DEV_STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
-	touch $@ $(STAMP)
+	touch $@ $(VENV)/.installed $(VENV)/.installed-postgres
 
 # `python -m bot` applies migrations itself before it starts serving.
 run: install

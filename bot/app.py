@@ -2,9 +2,9 @@
 
 `running_bot` is used alike by `python -m bot` and by the tests (with settings pointing at
 the fake servers), so the tests run the production wiring. Nothing here runs at import.
-/healthz answers from the first moment: 503 until the database is migrated and Slack has
-accepted the token, 200 after. Slack events that arrive before then get a 503, and Slack
-delivers them again.
+/livez answers 200 from the first moment to the last; /healthz and /readyz answer 503 until
+the database is migrated and Slack has accepted the token, 200 after, and 503 again from
+shutdown on. Slack events that arrive before then get a 503, and Slack delivers them again.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from bot.config import Settings
 from bot.engine.recovery import Recovery
 from bot.errors import ConfigError
 from bot.metrics import Metrics
-from bot.server import SLACK_EVENTS_PATH, Health, web_app
+from bot.server import SLACK_EVENTS_PATH, Health, QuietProbesAccessLogger, web_app
 from bot.slack.responder import Responder
 from bot.store import Ledger, Store
 from bot.store.migrate import upgrade
@@ -57,7 +57,9 @@ async def running_bot(settings: Settings) -> AsyncIterator[RunningBot]:
         secret = settings.slack_signing_secret
         app = web_app(health, http_events=not settings.socket_mode, signing_secret=secret)
         # Handler cancellation: a /chat client that hangs up cancels its Claude request.
-        runner = web.AppRunner(app, handler_cancellation=True)
+        runner = web.AppRunner(
+            app, handler_cancellation=True, access_log_class=QuietProbesAccessLogger
+        )
         await runner.setup()
         stack.push_async_callback(runner.cleanup)
         site = web.TCPSite(runner, settings.host, settings.port)
@@ -97,6 +99,8 @@ async def running_bot(settings: Settings) -> AsyncIterator[RunningBot]:
             checker = asyncio.create_task(_check_slack(services.slack, health))
         bot.tasks.add(checker)
         bot.tasks.add(asyncio.create_task(recovery.run()))
+        if services.responder is not None:
+            bot.tasks.add(asyncio.create_task(services.responder.replies.watch()))
         log.info(
             "bot serving on %s:%s (%s)",
             settings.host,
@@ -107,6 +111,7 @@ async def running_bot(settings: Settings) -> AsyncIterator[RunningBot]:
             yield bot
         finally:
             health.accepting = False  # no new events or requests from here on
+            health.stopping = True  # /readyz: "stopping" (/healthz reads health.slack)
             health.slack = "stopping"
             if socket is not None:
                 # Off the socket first: Slack then delivers new events to the next process.

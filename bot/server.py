@@ -1,8 +1,13 @@
-"""The HTTP server's routes: /healthz, /metrics, /chat and Slack's /slack/events.
+"""The HTTP server's routes: the probes, /metrics, /chat and Slack's /slack/events.
 
 `Health` is what the routes know of the bot's state; `running_bot` (bot.app) fills it in as
 start-up proceeds. A Slack request's signature is checked over the bytes as sent before
 anything parses its body.
+
+Three probes: `/livez` (the process serves HTTP: an orchestrator's liveness probe, never
+failed by Slack or the database), `/readyz` (send it traffic, or the reason not to) and
+`/healthz` (for people: readiness plus the spend-limit report; an outside contract). Probe
+hits leave no access-log line.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from aiohttp import web
+from aiohttp.web_log import AccessLogger
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
@@ -25,6 +31,8 @@ from bot.http.chat import ChatApi
 from bot.metrics import CONTENT_TYPE, Metrics
 
 SLACK_EVENTS_PATH = "/slack/events"
+# Hit every few seconds by an orchestrator or a load balancer: no access-log line each time.
+PROBE_PATHS = frozenset({"/livez", "/readyz"})
 
 
 @dataclass
@@ -35,6 +43,7 @@ class Health:
     chat: ChatApi | None = None
     metrics: Metrics | None = None
     accepting: bool = False  # False before start-up ends and from shutdown on
+    stopping: bool = False  # from shutdown on
     # The organisation's Anthropic spend limit as last seen: reported, but still healthy
     # (the bot runs and tells people why it cannot answer).
     spend_limit: Callable[[], dict[str, Any] | None] = lambda: None
@@ -42,6 +51,16 @@ class Health:
     @property
     def ready(self) -> bool:
         return self.migrated and self.slack in ("ok", "off") and self.accepting
+
+    def unready_reason(self) -> str | None:
+        """Why the bot should get no traffic now, in words; None when it should."""
+        if self.stopping or self.slack == "stopping":
+            return "stopping"
+        if not (self.migrated and self.accepting) or self.slack == "pending":
+            return "starting"  # migrating, wiring, or waiting for auth.test's first answer
+        if self.slack not in ("ok", "off"):
+            return f"slack: {self.slack}"  # auth.test refused the token, or Slack is unreachable
+        return None
 
 
 def web_app(
@@ -103,14 +122,36 @@ def web_app(
             body["claude"] = {"status": "spend_limit_reached", **spend_limit}
         return web.json_response(body, status=status)
 
+    async def livez(_request: web.Request) -> web.Response:
+        # Alive while the process serves HTTP: what Slack or the database do changes nothing,
+        # so an unreachable Slack never has the bot restarted in a loop.
+        return web.json_response({"status": "alive"})
+
+    async def readyz(_request: web.Request) -> web.Response:
+        details = {"database": "ok" if health.migrated else "pending", "slack": health.slack}
+        reason = health.unready_reason()
+        if reason is None:
+            return web.json_response({"status": "ready", **details})
+        return web.json_response({"status": "not_ready", "reason": reason, **details}, status=503)
+
     # Room for the largest /chat message (4 bytes a character at worst) and its JSON.
     app = web.Application(client_max_size=4 * 1024 * 1024)
+    app.router.add_get("/livez", livez)
+    app.router.add_get("/readyz", readyz)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
     app.router.add_post("/chat", chat)
     if http_events:
         app.router.add_post(SLACK_EVENTS_PATH, slack_events)
     return app
+
+
+class QuietProbesAccessLogger(AccessLogger):
+    """aiohttp's access log without the probes' hits (`web.AppRunner(access_log_class=…)`)."""
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        if request.path not in PROBE_PATHS:
+            super().log(request, response, time)
 
 
 class RawSignatureVerifier(SignatureVerifier):

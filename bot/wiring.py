@@ -231,6 +231,7 @@ async def build(settings: Settings, stack: contextlib.AsyncExitStack) -> Service
         ),
     )
     services.recovery.closers["slack"] = SlackCloser(writer)
+    services.recovery.askers["slack"] = responder.answer_again
     engine.parts.spend_limit.notify = responder.tell_admins
     bolt = AsyncApp(
         client=slack,

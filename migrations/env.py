@@ -8,7 +8,7 @@ from typing import Any
 
 from alembic import context
 from alembic.ddl.base import AddColumn, visit_add_column
-from sqlalchemy import Boolean, DefaultClause, TextClause, false, true
+from sqlalchemy import Boolean, DefaultClause, TextClause, false, text, true
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import DDLCompiler
@@ -71,6 +71,10 @@ def do_run_migrations(connection: Connection) -> None:
         compare_type=compare_type,
     )
     with context.begin_transaction():
+        if connection.dialect.name == "postgresql":
+            # Replicas starting together each migrate: one at a time, the others then find
+            # the schema at head (a lock held until this transaction ends).
+            connection.execute(text("SELECT pg_advisory_xact_lock(hashtext('bot-migrations'))"))
         context.run_migrations()
 
 

@@ -5,7 +5,10 @@ answer on both."""
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -17,6 +20,7 @@ from bot.store.migrate import alembic_config, upgrade
 from bot.store.models import Base, SlackEvent
 
 pytestmark = pytest.mark.both_databases
+ROOT = Path(__file__).resolve().parents[1]
 
 
 async def revision_and_tables(database_url: str) -> tuple[str | None, set[str]]:
@@ -103,3 +107,21 @@ async def test_ledger_rows_from_before_0003_get_their_utc_day(database_url: str)
     await engine.dispose()
     assert days == ["2026-11-24"]
     assert [tuple(row) for row in sums] == [("2026-11-24", 1)]
+
+
+async def test_replicas_starting_together_both_migrate(database_url: str) -> None:
+    # Two processes migrating an empty database at once: one waits for the other (an
+    # advisory lock on PostgreSQL, SQLite's write lock), then finds the schema at head.
+    env = {**os.environ, "DATABASE_URL": database_url, "PYTHONPATH": str(ROOT)}
+
+    async def migrate() -> tuple[int | None, bytes]:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot", "migrate", env=env, stderr=asyncio.subprocess.PIPE
+        )
+        _out, err = await process.communicate()
+        return process.returncode, err
+
+    results = await asyncio.gather(migrate(), migrate())
+    assert [code for code, _err in results] == [0, 0], results
+    revision, _tables = await revision_and_tables(database_url)
+    assert revision == ScriptDirectory.from_config(alembic_config(database_url)).get_current_head()

@@ -16,8 +16,9 @@ import logging
 import os
 import secrets
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import datetime, timedelta
+from typing import Any
 
 from bot.engine.progress import Progress
 from bot.engine.recording import Recorder
@@ -28,6 +29,8 @@ log = logging.getLogger(__name__)
 
 # A surface's way of closing what people see of an orphan (its messages); may raise.
 Closer = Callable[[Orphan, Progress], Awaitable[None]]
+# A surface's way of answering a question a dead process took and never answered.
+Asker = Callable[[dict[str, Any]], Coroutine[Any, Any, object]]
 
 
 @functools.cache
@@ -58,6 +61,8 @@ class Recovery:
         self.timeout = timeout
         self._clock = clock
         self.closers: dict[str, Closer] = {}
+        self.askers: dict[str, Asker] = {}
+        self._answering: set[asyncio.Task[None]] = set()
         self._host = socket.gethostname()
         self._pid = os.getpid()
 
@@ -91,9 +96,22 @@ class Recovery:
             closed += 1
         if closed:
             log.warning("closed %d replies left unfinished by a process that died", closed)
+        await self._answer_pending(live)
         # Their turns are closed: the dead need no row (one that was only slow beats again).
         await self._processes.forget(*(p.id for p in peers if p.id not in live))
         return closed
+
+    async def _answer_pending(self, live: set[str]) -> None:
+        """Questions a dead process took and never began to answer: answered here, each in
+        a task of its own (an answer streams for a while; the sweep goes on)."""
+        for pending in await self._store.pending_questions(live=live):
+            asker = self.askers.get(str(pending.payload.get("surface")))
+            if asker is None or not await self._store.adopt_question(pending, self.owner):
+                continue
+            log.warning("answering question %s left by a process that died", pending.claim)
+            task = asyncio.create_task(_logged(asker(pending.payload), pending.claim))
+            self._answering.add(task)
+            task.add_done_callback(self._answering.discard)
 
     async def run(self) -> None:
         """Beat and sweep until cancelled."""
@@ -146,3 +164,10 @@ class Recovery:
         )
         if progress.claim:
             await self._store.event_done(progress.claim)
+
+
+async def _logged(answer: Coroutine[Any, Any, object], claim: str) -> None:
+    try:
+        await answer
+    except Exception:
+        log.exception("could not answer question %s left by a process that died", claim)

@@ -18,7 +18,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.cost.usage_command import UsageCommand
 from bot.slack.claims import claim_once, event_key, message_key, retry_num
 from bot.slack.history import Me
-from bot.slack.responder import Question, Responder, StopResult
+from bot.slack.responder import Question, Responder, question_payload
+from bot.slack.stops import StopResult
 from bot.slack.text import (
     ASK_HELP,
     CANNOT_POST,
@@ -281,6 +282,11 @@ class Listeners:
             claim=message_key(body, event),
             files=files,
             me=Me(context.bot_user_id, context.bot_id),
+        )
+        # Acknowledged to Slack, so never lost: should this process die before answering,
+        # a live one finds the question with its claim and answers it.
+        await self._store.keep_question(
+            question.claim or "", self._responder.owner, question_payload(question)
         )
         await self._responder.answer(question)
 

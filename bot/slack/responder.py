@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from dataclasses import dataclass
-from enum import StrEnum
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from slack_sdk.errors import SlackApiError
@@ -23,6 +22,7 @@ from bot.slack.history import Me, Read, ThreadHistory
 from bot.slack.refusals import is_refusal
 from bot.slack.relay import Relay, RelayResult
 from bot.slack.scheduler import FINAL, SLACK_ERRORS, SlackWriter
+from bot.slack.stops import ActiveReplies, StopResult
 from bot.slack.text import escape_mrkdwn
 from bot.slack.views import ContinueTarget, shorten, without_controls, working_view
 from bot.store import Place
@@ -61,16 +61,16 @@ class Question:
     me: Me | None = None  # the bot, to tell its own messages in the thread's history
 
 
-class StopResult(StrEnum):
-    STOPPED = "stopped"
-    REFUSED = "refused"
-    GONE = "gone"
+def question_payload(q: Question) -> dict[str, Any]:
+    """A question as JSON, kept with its claim: what a live process needs to answer it."""
+    return {"surface": SURFACE, **asdict(q)}
 
 
-@dataclass
-class _Active:
-    turn: Turn
-    asker: str
+def question_from(payload: dict[str, Any]) -> Question:
+    fields = {k: v for k, v in payload.items() if k != "surface"}
+    me = fields.pop("me", None)
+    files = tuple(fields.pop("files", None) or ())
+    return Question(**fields, files=files, me=Me(**me) if me else None)
 
 
 class Responder:
@@ -92,7 +92,17 @@ class Responder:
         self._interval = interval
         self._history = history
         self._files = files
-        self._active: dict[str, _Active] = {}
+        self.replies = ActiveReplies(engine.parts.store, self.may_act_for)
+
+    @property
+    def owner(self) -> str:
+        """This process's id: the owner of the questions it takes."""
+        return self._engine.parts.owner
+
+    async def answer_again(self, payload: dict[str, Any]) -> None:
+        """A question a process that died took and never answered (recovery's asker)."""
+        self.track()
+        await self.answer(question_from(payload))
 
     def track(self) -> None:
         """Count the calling listener in, for shutdown, from its first moment."""
@@ -102,13 +112,7 @@ class Responder:
         return user_id == asker or await self._admins.is_admin(user_id)
 
     async def stop(self, stop_key: str, user_id: str) -> StopResult:
-        active = self._active.get(stop_key)
-        if active is None:
-            return StopResult.GONE
-        if not await self.may_act_for(active.asker, user_id):
-            return StopResult.REFUSED
-        active.turn.stop(user_id)
-        return StopResult.STOPPED
+        return await self.replies.stop(stop_key, user_id)
 
     async def ask(
         self, *, team_id: str, channel_id: str, user_id: str, text: str, claim: str | None = None
@@ -207,7 +211,7 @@ class Responder:
         question_ts: str | None = None,
     ) -> RelayResult | None:
         ask = turn.ask
-        stop_key = secrets.token_hex(8)
+        stop_key = f"{secrets.token_hex(8)}:{ask.user_id}"
         working = working_view(stop_key)
         try:
             posted = await self._writer.post(
@@ -242,11 +246,11 @@ class Responder:
             ),
             on_slack_error=self.slack_error,
         )
-        self._active[stop_key] = _Active(turn, ask.user_id)
+        self.replies.add(stop_key, turn, ask.user_id)
         try:
             result = await relay.run(turn)
         finally:
-            del self._active[stop_key]
+            self.replies.remove(stop_key)
         for note in await turn.recorded():
             await self.tell(ask.channel_id, ask.user_id, None, note)
         return result

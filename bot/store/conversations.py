@@ -13,6 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.store.history import HistoryStore
 from bot.store.models import MemoryReset, Outcome, SlackEvent, Turn, utcnow
+from bot.store.pending import PendingStore
+from bot.store.stops import StopStore
 
 
 @dataclass(frozen=True)
@@ -67,7 +69,7 @@ def _record(turn: Turn) -> TurnRecord:
     )
 
 
-class Store(HistoryStore):
+class Store(HistoryStore, StopStore, PendingStore):
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
 

@@ -1,5 +1,5 @@
 """Tables of what is kept of Slack beyond the turns (kept apart: models.py is full): files
-uploaded to Anthropic's Files API, and how far each thread has been read."""
+uploaded to Anthropic's Files API, how far each thread has been read, and Stop clicks."""
 
 from __future__ import annotations
 
@@ -40,3 +40,13 @@ class ThreadRead(Base):
     channel_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     thread_ts: Mapped[str] = mapped_column(String(255), primary_key=True)
     read_to: Mapped[str] = mapped_column(String(32))
+
+
+class StopRequest(Base):
+    """A Stop click, for the process streaming that reply (it may be another replica)."""
+
+    __tablename__ = "stop_requests"
+
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)  # the Stop button's value
+    user_id: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

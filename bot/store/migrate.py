@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +30,26 @@ def alembic_config(database_url: str) -> Config:
 
 
 def upgrade(database_url: str) -> None:
-    """Bring the database to the newest schema. Blocking: call it off the event loop."""
+    """Bring the database to the newest schema. Blocking: call it off the event loop.
+
+    Processes starting together migrate one at a time: on PostgreSQL under an advisory lock
+    (migrations/env.py), on SQLite under a lock file beside the database.
+    """
     ensure_sqlite_folder(database_url)
-    command.upgrade(alembic_config(database_url), "head")
+    with _sqlite_lock(database_url):
+        command.upgrade(alembic_config(database_url), "head")
+
+
+@contextlib.contextmanager
+def _sqlite_lock(database_url: str) -> Iterator[None]:
+    prefix = "sqlite+aiosqlite:///"
+    path = database_url[len(prefix) :].split("?", 1)[0] if database_url.startswith(prefix) else ""
+    if not path or path == ":memory:":
+        yield
+        return
+    with open(f"{path}.migrate-lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        yield
 
 
 def compare_type(

@@ -69,6 +69,10 @@ class SlackEvent(Base):
     status: Mapped[str] = mapped_column(String(16), server_default="done")
     replied: Mapped[bool] = mapped_column(Boolean, server_default=sa_false())
     lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # A question taken but not answered yet: the process on it, and what a live process
+    # needs to answer it should that one die first (the surface's own JSON).
+    owner: Mapped[str | None] = mapped_column(String(64))
+    payload: Mapped[str | None] = mapped_column(Text)
 
 
 class Turn(Base):
