@@ -44,6 +44,7 @@ from bot.slack.scheduler import SlackWriter
 from bot.store import Ledger, Processes, Store, make_engine, make_sessionmaker
 from bot.store.budget_store import BudgetStore
 from bot.store.models import utcnow
+from bot.store.rate_limits import RateStore
 
 # Slack's advice for 429s is to wait Retry-After; two waits cover a burst without hiding an outage.
 SLACK_RATE_LIMIT_RETRIES = 2
@@ -124,9 +125,12 @@ async def build(settings: Settings, stack: contextlib.AsyncExitStack) -> Service
             budget_store, defaults, prices, hold_seconds=settings.claude_deadline_seconds + 120
         ),
         limiter=RateLimiter(
+            RateStore(sessions),
             per_minute=settings.user_requests_per_minute,
             concurrent=settings.max_concurrent_requests,
             per_user_concurrent=settings.user_max_concurrent_requests,
+            clock=utcnow,
+            slot_seconds=settings.claude_deadline_seconds + 120,
         ),
         metrics=metrics,
         settings=reply,

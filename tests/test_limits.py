@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
 from bot.engine.limits import Limited, RateLimiter, Slot
+from bot.store import make_engine, make_sessionmaker
+from bot.store.migrate import upgrade
+from bot.store.rate_limits import RateStore
 from tests.fakes.anthropic import FakeAnthropic, Reply
 from tests.fakes.slack import FakeSlack
 from tests.rig import make_settings, settle, start_bot
@@ -10,44 +19,73 @@ from tests.rig import make_settings, settle, start_bot
 
 class Clock:
     def __init__(self) -> None:
-        self.now = 1000.0
+        self.now = datetime(2026, 12, 1, 12, tzinfo=UTC)
 
-    def __call__(self) -> float:
+    def __call__(self) -> datetime:
         return self.now
 
 
-def test_per_minute_limit_says_when_to_try_again() -> None:
+@pytest.fixture
+async def store(database_url: str) -> AsyncIterator[RateStore]:
+    await asyncio.to_thread(upgrade, database_url)
+    engine = make_engine(database_url)
+    try:
+        yield RateStore(make_sessionmaker(engine))
+    finally:
+        await engine.dispose()
+
+
+@pytest.mark.both_databases
+async def test_per_minute_limit_says_when_to_try_again(store: RateStore) -> None:
     clock = Clock()
-    limiter = RateLimiter(per_minute=2, concurrent=10, per_user_concurrent=10, clock=clock)
+    limiter = RateLimiter(store, per_minute=2, concurrent=10, per_user_concurrent=10, clock=clock)
     for _ in range(2):
-        slot = limiter.acquire("U1")
+        slot = await limiter.acquire("U1")
         assert isinstance(slot, Slot)
-        slot.release()
-    clock.now += 15
-    refused = limiter.acquire("U1")
+        await slot.release()
+    clock.now += timedelta(seconds=15)
+    refused = await limiter.acquire("U1")
     assert isinstance(refused, Limited)
     assert refused.reason == "per_minute"
     assert "try again in 45 s" in refused.message
-    assert isinstance(limiter.acquire("U2"), Slot)  # someone else is not affected
-    clock.now += 46
-    assert isinstance(limiter.acquire("U1"), Slot)  # the window moved on
+    assert isinstance(await limiter.acquire("U2"), Slot)  # someone else is not affected
+    clock.now += timedelta(seconds=46)
+    assert isinstance(await limiter.acquire("U1"), Slot)  # the window moved on
 
 
-def test_one_busy_person_cannot_take_every_slot() -> None:
-    limiter = RateLimiter(per_minute=100, concurrent=3, per_user_concurrent=2)
-    busy = [limiter.acquire("U_BUSY") for _ in range(3)]
+@pytest.mark.both_databases
+async def test_one_busy_person_cannot_take_every_slot(store: RateStore) -> None:
+    limiter = RateLimiter(store, per_minute=100, concurrent=3, per_user_concurrent=2, clock=Clock())
+    busy = [await limiter.acquire("U_BUSY") for _ in range(3)]
     assert [isinstance(s, Slot) for s in busy] == [True, True, False]
     assert isinstance(busy[2], Limited)
     assert busy[2].reason == "user_busy"
-    assert isinstance(limiter.acquire("U_OTHER"), Slot)  # the third slot is still free
-    full = limiter.acquire("U_THIRD")
+    assert isinstance(await limiter.acquire("U_OTHER"), Slot)  # the third slot is still free
+    full = await limiter.acquire("U_THIRD")
     assert isinstance(full, Limited)
     assert full.reason == "busy"
     first = busy[0]
     assert isinstance(first, Slot)
-    first.release()
-    first.release()  # releasing twice gives back one slot only
-    assert limiter.in_flight == 2
+    await first.release()
+    await first.release()  # releasing twice gives back one slot only
+    assert isinstance(await limiter.acquire("U_THIRD"), Slot)
+    assert isinstance(await limiter.acquire("U_FOURTH"), Limited)
+
+
+@pytest.mark.both_databases
+async def test_replicas_share_the_limits_and_cannot_pass_them_together(
+    store: RateStore,
+) -> None:
+    # Two processes' limiters on one database: together they allow what one would.
+    one, two = (
+        RateLimiter(store, per_minute=100, concurrent=1, per_user_concurrent=1, clock=Clock())
+        for _ in range(2)
+    )
+    for _ in range(10):
+        got = await asyncio.gather(one.acquire("U1"), two.acquire("U2"))
+        slots = [s for s in got if isinstance(s, Slot)]
+        assert len(slots) == 1, got
+        await slots[0].release()
 
 
 async def test_over_the_limit_in_slack_gets_a_clear_note_and_no_model_call(

@@ -7,6 +7,7 @@ A refusal costs nothing and says why; an admission holds a rate-limit slot until
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -53,7 +54,7 @@ class Admitted:
 
     async def release(self, *, budget: bool = True) -> None:
         """Give back the rate-limit slot and (unless told not to) the budget hold."""
-        self.slot.release()
+        await self.slot.release()
         if budget and self.hold is not None:
             try:
                 await self.hold.release()
@@ -92,7 +93,7 @@ class Admission:
         channel_memory: bool = True,
         attachments: tuple[Attachment, ...] = (),
     ) -> Admitted | Refused:
-        slot = self._limiter.acquire(user_id)
+        slot = await self._limiter.acquire(user_id)
         if isinstance(slot, Limited):
             self._metrics.rate_limited.labels(slot.reason).inc()
             return Refused(slot.reason, slot.message, slot.retry_after)
@@ -101,14 +102,14 @@ class Admission:
                 place, user_id, text, max_tokens, channel_memory, attachments
             )
             if isinstance(context, Refused):
-                slot.release()
+                await slot.release()
                 return context
             hold = await self._over_budget(place, user_id, context, max_tokens)
         except BaseException:
-            slot.release()
+            await asyncio.shield(slot.release())
             raise
         if isinstance(hold, Refused):
-            slot.release()
+            await slot.release()
             return hold
         return Admitted(context, slot, hold)
 

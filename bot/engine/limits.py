@@ -1,4 +1,5 @@
-"""Rate limits: requests per user per minute, and Claude requests in flight (overall and per user).
+"""Rate limits: requests per user per minute, and Claude requests in flight (overall and per
+user), kept in the database so that every replica counts the same requests.
 
 The per-user cap on requests in flight keeps the overall cap fair: one busy user can hold
 only a few of the slots, so others still get through. Refusals say when to try again.
@@ -6,13 +7,15 @@ only a few of the slots, so others still get through. Refusals say when to try a
 
 from __future__ import annotations
 
+import logging
 import math
-import time
-from collections import defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
-WINDOW_SECONDS = 60.0
+from bot.store.rate_limits import Limits, Over, RateStore
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -25,69 +28,62 @@ class Limited:
 class Slot:
     """A Claude request in flight; give it back with `release` (idempotent)."""
 
-    def __init__(self, limiter: RateLimiter, user: str) -> None:
-        self._limiter = limiter
-        self._user = user
+    def __init__(self, store: RateStore, slot_id: int) -> None:
+        self._store = store
+        self._id = slot_id
         self._held = True
 
-    def release(self) -> None:
-        if self._held:
-            self._held = False
-            self._limiter._release(self._user)
+    async def release(self) -> None:
+        if not self._held:
+            return
+        self._held = False
+        try:
+            await self._store.give_back(self._id)
+        except Exception:
+            # The slot expires by itself; until then it only makes the limits stricter.
+            log.warning("could not give back a request slot", exc_info=True)
 
 
 class RateLimiter:
     def __init__(
         self,
+        store: RateStore,
         *,
         per_minute: int,
         concurrent: int,
         per_user_concurrent: int,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], datetime],
+        slot_seconds: float = 900.0,
     ) -> None:
-        self._per_minute = per_minute
-        self._concurrent = concurrent
-        self._per_user_concurrent = per_user_concurrent
+        self._store = store
+        self._limits = Limits(per_minute, concurrent, per_user_concurrent)
         self._clock = clock
-        self._recent: dict[str, deque[float]] = defaultdict(deque)
-        self._in_flight: dict[str, int] = defaultdict(int)
+        self._slot_seconds = slot_seconds
 
-    @property
-    def in_flight(self) -> int:
-        return sum(self._in_flight.values())
-
-    def acquire(self, user: str) -> Slot | Limited:
+    async def acquire(self, user: str) -> Slot | Limited:
         now = self._clock()
-        recent = self._recent[user]
-        while recent and recent[0] <= now - WINDOW_SECONDS:
-            recent.popleft()
-        if len(recent) >= self._per_minute:
-            wait = math.ceil(recent[0] + WINDOW_SECONDS - now)
+        taken = await self._store.take(user, self._limits, now=now, seconds=self._slot_seconds)
+        if not isinstance(taken, Over):
+            return Slot(self._store, taken)
+        if taken.reason == "per_minute":
+            frees = taken.frees_at or now
+            wait = max(1, math.ceil((frees - now).total_seconds()))
             return Limited(
                 "per_minute",
-                f"You've asked {len(recent)} questions in the last minute, the most I take. "
+                f"You've asked {taken.count} questions in the last minute, the most I take. "
                 f"Please try again in {wait} s.",
                 wait,
             )
-        if self._in_flight[user] >= self._per_user_concurrent:
+        if taken.reason == "user_busy":
             return Limited(
                 "user_busy",
-                f"I'm still writing {self._in_flight[user]} answers for you. "
+                f"I'm still writing {taken.count} answers for you. "
                 "Please ask again when one of them is done.",
                 5.0,
             )
-        if self.in_flight >= self._concurrent:
-            return Limited(
-                "busy",
-                f"I'm writing {self.in_flight} answers right now, as many as I can at once. "
-                "Please try again in a few seconds.",
-                5.0,
-            )
-        recent.append(now)
-        self._in_flight[user] += 1
-        return Slot(self, user)
-
-    def _release(self, user: str) -> None:
-        self._in_flight[user] -= 1
-        if not self._in_flight[user]:
-            del self._in_flight[user]
+        return Limited(
+            "busy",
+            f"I'm writing {taken.count} answers right now, as many as I can at once. "
+            "Please try again in a few seconds.",
+            5.0,
+        )

@@ -1,11 +1,12 @@
 """Tables of what is kept of Slack beyond the turns (kept apart: models.py is full): files
-uploaded to Anthropic's Files API, how far each thread has been read, and Stop clicks."""
+uploaded to Anthropic's Files API, how far each thread has been read, Stop clicks, and the
+requests people started (rate limits)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, Integer, String, UniqueConstraint
+from sqlalchemy import Boolean, DateTime, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bot.store.models import Base, utcnow
@@ -50,3 +51,20 @@ class StopRequest(Base):
     key: Mapped[str] = mapped_column(String(255), primary_key=True)  # the Stop button's value
     user_id: Mapped[str] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class RequestSlot(Base):
+    """A Claude request a person started: counted for the per-minute limit, and in flight
+    until done (or, for a process that died, until it expires). Shared by every replica."""
+
+    __tablename__ = "request_slots"
+    __table_args__ = (
+        Index("ix_request_slots_user", "user_id", "started_at"),
+        Index("ix_request_slots_in_flight", "done", "expires_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[str] = mapped_column(String(128))
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    done: Mapped[bool] = mapped_column(Boolean, default=False)
