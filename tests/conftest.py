@@ -1,7 +1,7 @@
 """Shared fixtures: the network guard, the fake servers and settings that point at them.
 
-`database_url` is SQLite; a test marked `both_databases` runs twice, on SQLite and on a
-throwaway PostgreSQL server (tests/postgres.py) with a fresh database of its own.
+Every test that touches the store (its fixtures reach `database_url`) runs twice, on SQLite
+and on a throwaway PostgreSQL server (tests/postgres.py) with a fresh database of its own.
 TEST_DATABASES=sqlite runs without PostgreSQL.
 """
 
@@ -42,8 +42,10 @@ async def fake_anthropic() -> AsyncIterator[FakeAnthropic]:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """`@pytest.mark.both_databases`: database_url is parametrized, ids sqlite and postgresql."""
-    if metafunc.definition.get_closest_marker("both_databases") is None:
+    """Every test that touches the store (its fixtures reach `database_url`) runs on SQLite
+    and on PostgreSQL: database_url is parametrized, ids sqlite and postgresql.
+    `@pytest.mark.both_databases` says so for a test that asks for it by name."""
+    if "database_url" not in metafunc.fixturenames:
         return
     try:
         backends = wanted_backends()
@@ -67,7 +69,7 @@ def postgres_server() -> Iterator[PostgresServer]:
 
 @pytest.fixture
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """SQLite unless the test is marked both_databases and this is its postgresql run."""
+    """SQLite, or PostgreSQL in a test's postgresql run."""
     if getattr(request, "param", "sqlite") == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path / 'data' / 'bot.db'}"
         return
