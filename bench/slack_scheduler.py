@@ -56,8 +56,19 @@ async def main() -> None:
                     *(bot.mention(f"question {i}", channel=f"C{i:04d}") for i in range(REPLIES))
                 )
                 await bot.wait_for_usage(REPLIES, timeout=120)
+                # The ledger is written when the model finishes; Slack's final edits follow
+                # as its budget allows. Measure them, rather than cut them off at shutdown.
+                await slack.wait_for(lambda: all_final(slack, mentions), timeout=120)
                 elapsed = time.monotonic() - started
             report(slack, claude, mentions, elapsed)
+
+
+def all_final(slack: FakeSlack, mentions: list) -> bool:  # type: ignore[type-arg]
+    for mention in mentions:
+        shown = [m.shown for m in slack.thread(mention.channel, mention.ts)]
+        if len(shown) != 1 or not shown[0].startswith("reply") or "writing" in shown[0]:
+            return False
+    return True
 
 
 def report(slack: FakeSlack, claude: FakeAnthropic, mentions: list, elapsed: float) -> None:  # type: ignore[type-arg]
