@@ -26,7 +26,7 @@ from bot.cost.report import DEFAULT_PERIOD, UsageArgError, UsageArgs, parse_peri
 from bot.cost.usage_cli import Format, render
 from bot.errors import ClaudeError, ConfigError
 from bot.logs import setup_logging
-from bot.store import Ledger, Scope, make_engine, make_sessionmaker
+from bot.store import Ledger, make_engine, make_sessionmaker
 from bot.store.ledger import GroupBy
 from bot.store.migrate import upgrade
 from bot.store.models import utcnow
@@ -148,7 +148,7 @@ async def reconcile(since: str, fmt: ReconcileFormat) -> int:
     except UsageArgError as error:
         print(f"--since {error}".replace("`", ""), file=sys.stderr)
         return 2
-    scope = Scope(start=period.start.isoformat(), end=period.end.isoformat())
+    scope = UsageArgs(period).scope(team_id=None)
     engine = make_engine(settings.database_url)
     try:
         ours = await Ledger(make_sessionmaker(engine)).by_day_and_model(scope)

@@ -249,14 +249,20 @@ def _http_url(value: str | None) -> str | None:
     return value
 
 
-def ensure_sqlite_folder(database_url: str) -> None:
-    """Create the folder of a file-based SQLite database, so a fresh clone just works."""
+def sqlite_file(database_url: str) -> Path | None:
+    """The file of a file-based SQLite database; None for PostgreSQL or an in-memory one."""
     prefix = "sqlite+aiosqlite:///"
     if not database_url.startswith(prefix):
-        return
+        return None
     path = database_url[len(prefix) :].split("?", 1)[0]
-    if path and path != ":memory:":
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    return Path(path) if path and path != ":memory:" else None
+
+
+def ensure_sqlite_folder(database_url: str) -> None:
+    """Create the folder of a file-based SQLite database, so a fresh clone just works."""
+    path = sqlite_file(database_url)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
 
 
 def load_database_settings() -> DatabaseSettings:

@@ -29,7 +29,7 @@ from bot.claude.failures import (
 )
 from bot.claude.files import Uploaded, file_block, upload
 from bot.claude.thinking import ThinkingPlan
-from bot.claude.types import Attachment, Deadlines, Finished, Prompt, Role, Thinking, Usage
+from bot.claude.types import Attachment, Deadlines, Finished, Prompt, Role, Usage
 from bot.errors import ClaudeError, ClaudeFailure
 
 __all__ = [
@@ -40,7 +40,6 @@ __all__ = [
     "Finished",
     "Prompt",
     "Role",
-    "Thinking",
     "ThinkingPlan",
     "Uploaded",
     "Usage",
@@ -160,7 +159,7 @@ class AnswerStream:
             limits.append((start + d.first_token, f"no first token within {d.first_token:g} s"))
         return min(limits)
 
-    async def __aiter__(self) -> AsyncGenerator[str | Thinking, None]:
+    async def __aiter__(self) -> AsyncGenerator[str, None]:
         started = time.monotonic()
         loop = asyncio.get_running_loop()
         start = loop.time()
@@ -196,20 +195,11 @@ class AnswerStream:
                         detail = getattr(event.delta, "stop_details", None)
                         done.stop_detail = getattr(detail, "category", None)
                         merge_usage(done.usage, event.usage)
-                    elif event.type == "content_block_start" and event.content_block.type in (
-                        "thinking",
-                        "redacted_thinking",
-                    ):
-                        # Never shown: the surface only learns that Claude is thinking.
-                        self._events += 1
-                        if not done.thinking:
-                            done.thinking = True
-                            yield Thinking()
                     elif event.type == "content_block_delta" and event.delta.type in (
                         "thinking_delta",
                         "signature_delta",
                     ):
-                        self._events += 1
+                        self._events += 1  # thinking: never shown, but a sign of life
                     elif (
                         event.type == "content_block_delta"
                         and event.delta.type == "text_delta"

@@ -82,12 +82,6 @@ class Finished:
     latency_ms: int = 0
     error: ClaudeError | None = None
     cancelled: bool = False
-    thinking: bool = False  # Claude thought before (or instead of) answering
-
-
-@dataclass(frozen=True)
-class Thinking:
-    """Yielded by a stream once, when Claude starts thinking: the text is still to come."""
 
 
 @dataclass(frozen=True)

@@ -152,10 +152,6 @@ class Budgets:
                     limits.append(Limit(scope, target, period, default, None, None))
         return limits
 
-    def worst_case(self, model: str, input_tokens: int, max_tokens: int) -> int:
-        # The bot marks its cache breakpoints with the default 5-minute TTL.
-        return self._prices.worst_case(model, input_tokens, max_tokens, cache_write_1h=False)
-
     async def check(
         self,
         *,
@@ -173,7 +169,8 @@ class Budgets:
         limits = await self.limits(team_id, channel_id, user_id)
         if not limits:
             return Hold(self._store)
-        estimate = self.worst_case(model, input_tokens, max_tokens)
+        # The bot marks its cache breakpoints with the default 5-minute TTL.
+        estimate = self._prices.worst_case(model, input_tokens, max_tokens, cache_write_1h=False)
         windows = []
         for limit in limits:
             span = window(limit.period, now)

@@ -46,6 +46,16 @@ class UsageArgs:
     channel_id: str | None = None
     user_id: str | None = None
 
+    def scope(self, team_id: str | None) -> Scope:
+        """The ledger rows these arguments cover."""
+        return Scope(
+            start=self.period.start.isoformat(),
+            end=self.period.end.isoformat(),
+            team_id=team_id,
+            channel_id=self.channel_id,
+            user_id=self.user_id,
+        )
+
 
 @dataclass
 class UsageReport:
@@ -108,13 +118,7 @@ def parse_usage_args(text: str, today: date) -> UsageArgs:
 async def build_report(
     ledger: Ledger, args: UsageArgs, *, team_id: str | None, top: int = TOP
 ) -> UsageReport:
-    scope = Scope(
-        start=args.period.start.isoformat(),
-        end=args.period.end.isoformat(),
-        team_id=team_id,
-        channel_id=args.channel_id,
-        user_id=args.user_id,
-    )
+    scope = args.scope(team_id)
     totals = Sums()
     models: dict[str, Sums] = {}
     days: dict[str, Sums] = {}

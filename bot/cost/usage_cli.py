@@ -11,7 +11,7 @@ from typing import Any, Literal
 from bot.cost.prices import money, usd
 from bot.cost.report import UsageArgs, UsageReport, add, build_report, cost_text
 from bot.cost.usage_view import fitted_trend, output_text
-from bot.store import Ledger, Scope, Sums
+from bot.store import Ledger, Sums
 from bot.store.ledger import GroupBy
 
 Format = Literal["table", "csv", "json"]
@@ -33,14 +33,7 @@ async def render(
     if by is None:
         report = await build_report(ledger, args, team_id=team_id)
         return _summary(report) if fmt == "table" else json.dumps(_report_json(report), indent=2)
-    scope = Scope(
-        start=args.period.start.isoformat(),
-        end=args.period.end.isoformat(),
-        team_id=team_id,
-        channel_id=args.channel_id,
-        user_id=args.user_id,
-    )
-    rows = await ledger.grouped(scope, by)
+    rows = await ledger.grouped(args.scope(team_id), by)
     if fmt == "json":
         return json.dumps([{by: key, **_sums_json(s)} for key, s in rows], indent=2)
     if fmt == "csv":

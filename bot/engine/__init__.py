@@ -12,7 +12,7 @@ May import: `bot.cost`, `bot.claude`, `bot.store`, and the top-level `bot.errors
 from bot.claude import Attachment
 from bot.engine.admission import Refused, ReplySettings
 from bot.engine.engine import Engine, EngineParts
-from bot.engine.events import Ask, Ended, Event, Text, ThinkingStarted
+from bot.engine.events import Ask, Ended, Event, Text
 from bot.engine.inflight import InFlight
 from bot.engine.turns import Turn
 
@@ -27,6 +27,5 @@ __all__ = [
     "Refused",
     "ReplySettings",
     "Text",
-    "ThinkingStarted",
     "Turn",
 ]

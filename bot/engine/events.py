@@ -1,9 +1,8 @@
 """What a surface hands the engine (an `Ask`) and what the engine hands back (events).
 
-A turn's events are perhaps `ThinkingStarted` (Claude thinks before it writes), `Text` (the
-whole answer so far; intermediate versions may be skipped, the latest always arrives) and,
-last, one `Ended`: how the turn ended, what it used and
-cost, and a note safe to show a user when it failed.
+A turn's events are `Text` (the whole answer so far; intermediate versions may be skipped,
+the latest always arrives; Claude's thinking never shows) and, last, one `Ended`: how the
+turn ended, what it used and cost, and a note safe to show a user when it failed.
 """
 
 from __future__ import annotations
@@ -44,11 +43,6 @@ class Text:
 
 
 @dataclass(frozen=True)
-class ThinkingStarted:
-    """Claude is thinking before it writes (its thoughts are never shown)."""
-
-
-@dataclass(frozen=True)
 class Ended:
     text: str
     usage: UsageRow
@@ -85,4 +79,4 @@ class Ended:
         return self.usage.resolved_model or self.usage.requested_model
 
 
-Event = ThinkingStarted | Text | Ended
+Event = Text | Ended

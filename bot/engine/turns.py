@@ -20,10 +20,10 @@ from collections.abc import AsyncIterator
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from bot.claude import Thinking, ThinkingPlan
+from bot.claude import ThinkingPlan
 from bot.engine.admission import Admitted
 from bot.engine.context import estimate_tokens
-from bot.engine.events import Ask, Ended, Event, Text, ThinkingStarted
+from bot.engine.events import Ask, Ended, Event, Text
 from bot.engine.progress import Progress
 from bot.engine.shield import finish_first
 from bot.engine.uploads import upload_files, with_files
@@ -52,7 +52,6 @@ class Turn:
         self._admitted = admitted
         self._text = ""
         self._prompts = admitted.context.prompts
-        self._thinking = False
         self._changed = asyncio.Event()
         self._progress = Progress(surface=ask.surface, user=ask.user_id, claim=ask.claim)
         self._saved_at = 0.0
@@ -129,12 +128,8 @@ class Turn:
     async def events(self) -> AsyncIterator[Event]:
         """The answer so far as it grows (latest wins), then how it ended."""
         sent = None
-        thinking_told = False
         while True:
             self._changed.clear()
-            if self._thinking and not self._text and not thinking_told:
-                thinking_told = True
-                yield ThinkingStarted()
             if self._text != sent and self._text:
                 sent = self._text
                 yield Text(sent)
@@ -180,10 +175,7 @@ class Turn:
         p.metrics.in_flight.inc()
         try:
             async for piece in answer:
-                if isinstance(piece, Thinking):
-                    self._thinking = True
-                else:
-                    self._text += piece
+                self._text += piece
                 self._changed.set()
                 self._progress.update(answer.finished)
                 if time.monotonic() - self._saved_at >= PROGRESS_SECONDS:

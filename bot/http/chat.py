@@ -20,7 +20,7 @@ from typing import Any
 from aiohttp import web
 
 from bot.cost.prices import usd
-from bot.engine import Ask, Ended, Engine, Refused, ThinkingStarted, Turn
+from bot.engine import Ask, Ended, Engine, Refused, Turn
 from bot.store import UsageRow
 
 API = "api"  # the ledger's team, channel and user for this surface
@@ -81,9 +81,6 @@ class ChatApi:
         sent = 0
         try:
             async for event in turn.events():
-                if isinstance(event, ThinkingStarted):
-                    continue  # Claude's thoughts are never sent, and a plain-text stream
-                    # has no room for a status line that is not part of the answer
                 if event.text[sent:]:
                     await response.write(event.text[sent:].encode())
                     sent = len(event.text)

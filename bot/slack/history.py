@@ -67,6 +67,11 @@ class Me:
     user_id: str | None
     bot_id: str | None
 
+    def wrote(self, message: dict[str, Any]) -> bool:
+        """Whether a Slack message (or event) is the bot's own."""
+        user, bot = message.get("user"), message.get("bot_id")
+        return bool((user and user == self.user_id) or (bot and bot == self.bot_id))
+
 
 class ThreadHistory:
     def __init__(
@@ -200,10 +205,8 @@ def _worth_keeping(message: dict[str, Any], latest: str, me: Me) -> bool:
         return False  # the question itself (stored as the question), or newer
     if message.get("subtype") in SKIPPED_SUBTYPES:
         return False
-    if me.user_id and message.get("user") == me.user_id:
+    if me.wrote(message):
         return False  # the bot's own replies are its stored turns
-    if me.bot_id and message.get("bot_id") == me.bot_id:
-        return False
     return bool(str(message.get("text") or "").strip() or message.get("files"))
 
 

@@ -141,12 +141,9 @@ class Listeners:
 
     def _ignored(self, event: dict[str, Any], context: AsyncBoltContext) -> bool:
         """The bot's own messages, and other bots' unless allowed: no reply loops."""
-        user = event.get("user")
-        if user and user == context.bot_user_id:
+        if Me(context.bot_user_id, context.bot_id).wrote(event):
             return True
-        bot = event.get("bot_id")
-        if bot and bot == context.bot_id:
-            return True
+        user, bot = event.get("user"), event.get("bot_id")
         profile = event.get("bot_profile") or {}
         if not _is_bot(event):
             return not user  # a person's message has a user

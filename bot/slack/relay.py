@@ -120,11 +120,9 @@ class Relay:
             async for event in turn.events():
                 if isinstance(event, Text):
                     self._text = event.text
-                elif isinstance(event, Ended):
+                else:
                     self._ended = event
                     self._text = event.text
-                else:
-                    continue  # thinking: the placeholder already says "Thinking…"
                 self._changed.set()
         finally:
             self._changed.set()

@@ -39,11 +39,6 @@ class Sums:
     web_search_requests: int = 0
     web_fetch_requests: int = 0
 
-    @property
-    def counted_micros(self) -> int:
-        """What budgets count: known costs plus the estimates of unknown ones."""
-        return self.cost_micros + self.estimated_micros
-
 
 SUM_FIELDS = tuple(f.name for f in fields(Sums))
 

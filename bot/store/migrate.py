@@ -14,7 +14,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Column, String
 from sqlalchemy.types import TypeEngine
 
-from bot.config import ensure_sqlite_folder
+from bot.config import ensure_sqlite_folder, sqlite_file
 
 # migrations/ and alembic.ini sit at the project's top level, beside the bot package.
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -42,9 +42,8 @@ def upgrade(database_url: str) -> None:
 
 @contextlib.contextmanager
 def _sqlite_lock(database_url: str) -> Iterator[None]:
-    prefix = "sqlite+aiosqlite:///"
-    path = database_url[len(prefix) :].split("?", 1)[0] if database_url.startswith(prefix) else ""
-    if not path or path == ":memory:":
+    path = sqlite_file(database_url)
+    if path is None:
         yield
         return
     with open(f"{path}.migrate-lock", "a") as lock:

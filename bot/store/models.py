@@ -59,6 +59,8 @@ class SlackEvent(Base):
     """An Events API delivery we took; the unique event_id makes a redelivery a no-op."""
 
     __tablename__ = "slack_events"
+    # The recovery sweep's question: which are taken and not answered yet.
+    __table_args__ = (Index("ix_slack_events_status", "status", "replied"),)
 
     event_id: Mapped[str] = mapped_column(String(THREAD), primary_key=True)
     team_id: Mapped[str] = mapped_column(String(32))

@@ -22,6 +22,10 @@ class StopStore:
 
     async def request_stop(self, key: str, user_id: str) -> None:
         async with self._sessions() as session:
+            # Clicks for replies long gone are cleared here, on the rare path, not by the
+            # poll that runs every half second while replies stream.
+            stale = StopRequest.created_at < utcnow() - STOP_RETENTION
+            await session.execute(delete(StopRequest).where(stale))
             session.add(StopRequest(key=key, user_id=user_id))
             try:
                 await session.commit()
@@ -29,8 +33,7 @@ class StopStore:
                 await session.rollback()  # clicked twice: the first click counts
 
     async def take_stops(self, keys: Sequence[str]) -> dict[str, str]:
-        """The Stop clicks for these replies (key → who clicked), removed as they are taken;
-        clicks for replies long gone are cleared on the way."""
+        """The Stop clicks for these replies (key → who clicked), removed as they are taken."""
         if not keys:
             return {}
         async with self._sessions() as session, session.begin():
@@ -38,8 +41,6 @@ class StopStore:
                 await session.scalars(select(StopRequest).where(StopRequest.key.in_(list(keys))))
             ).all()
             found = {row.key: row.user_id for row in rows}
-            stale = StopRequest.created_at < utcnow() - STOP_RETENTION
-            await session.execute(
-                delete(StopRequest).where(StopRequest.key.in_(list(found)) | stale)
-            )
+            if found:
+                await session.execute(delete(StopRequest).where(StopRequest.key.in_(list(found))))
         return found
