@@ -21,8 +21,10 @@ from tests.fakes.anthropic import (
     TOO_LARGE_MESSAGE,
     CostItem,
     FakeAnthropic,
+    OrgLimits,
     Reply,
 )
+from tests.fakes.anthropic_limits import UNLIMITED_REQUESTS, UNLIMITED_TOKENS
 
 MODEL = "claude-sonnet-4-6"
 HELLO: list[MessageParam] = [{"role": "user", "content": "Hello there, Claude!"}]
@@ -1503,3 +1505,255 @@ async def test_an_upload_over_the_upload_limit_is_413(
     assert fake.requests[0].body == {}
     fake.max_upload_bytes = 1024
     assert (await client.files.upload(file=("a.png", PNG, "image/png"))).size_bytes == 264
+
+
+# -- organisation rate limits (tests/fakes/anthropic_limits.py) ------------------------------------
+
+RL = "anthropic-ratelimit-"
+LIMIT_KINDS = ("requests", "input-tokens", "output-tokens", "tokens")
+
+
+def limit_headers(headers: Any) -> dict[str, str]:
+    """The rate-limit headers of a response (names lower-cased)."""
+    return {k.lower(): v for k, v in headers.items() if k.lower().startswith(RL)}
+
+
+def parse_reset(value: str) -> datetime.datetime:
+    assert value.endswith("Z"), value  # RFC 3339, UTC
+    return datetime.datetime.fromisoformat(value)
+
+
+class Clock:
+    """A hand-driven monotonic clock for the fake's buckets."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_rate_limit_headers_are_sent_even_without_limits(
+    fake: FakeAnthropic, client: anthropic.AsyncAnthropic
+) -> None:
+    assert fake.org_limits is None
+    fake.limiter.clock = Clock()  # no refill between the request and the assertions
+    raw = await client.messages.with_raw_response.create(model=MODEL, max_tokens=10, messages=HELLO)
+    got = limit_headers(raw.headers)
+    parts = ("limit", "remaining", "reset")
+    assert set(got) == {f"{RL}{kind}-{part}" for kind in LIMIT_KINDS for part in parts}
+    assert int(got[f"{RL}requests-limit"]) == UNLIMITED_REQUESTS
+    assert int(got[f"{RL}requests-remaining"]) == UNLIMITED_REQUESTS - 1
+    assert int(got[f"{RL}input-tokens-limit"]) == UNLIMITED_TOKENS
+    assert int(got[f"{RL}tokens-limit"]) == 2 * UNLIMITED_TOKENS
+    for kind in LIMIT_KINDS:
+        parse_reset(got[f"{RL}{kind}-reset"])
+    # count_tokens has its own limits in the real API; the fake neither limits nor reports them
+    counted = await client.messages.with_raw_response.count_tokens(model=MODEL, messages=HELLO)
+    assert limit_headers(counted.headers) == {}
+
+
+async def test_headers_decrease_with_each_request_streamed_or_not(
+    fake: FakeAnthropic, client: anthropic.AsyncAnthropic
+) -> None:
+    fake.limiter.clock = Clock()  # no refill while the test looks
+    fake.now = lambda: datetime.datetime(2026, 12, 1, 12, 0, 0, tzinfo=datetime.UTC)
+    fake.org_limits = OrgLimits(
+        requests_per_minute=10,
+        input_tokens_per_minute=100_000,
+        output_tokens_per_minute=50_000,
+        token_rounding=1,
+    )
+    prompt: list[MessageParam] = [{"role": "user", "content": "x" * 4000}]  # 1,000 tokens
+    fake.enqueue(Reply(text="a b c"), Reply(text="d e"))
+    first = await client.messages.with_raw_response.create(
+        model=MODEL, max_tokens=100, messages=prompt
+    )
+    one = limit_headers(first.headers)
+    async with client.messages.stream(model=MODEL, max_tokens=100, messages=prompt) as stream:
+        two = limit_headers(stream.response.headers)
+        await stream.get_final_message()
+
+    assert one[f"{RL}requests-limit"] == two[f"{RL}requests-limit"] == "10"
+    assert (one[f"{RL}requests-remaining"], two[f"{RL}requests-remaining"]) == ("9", "8")
+    assert one[f"{RL}input-tokens-limit"] == "100000"
+    assert int(one[f"{RL}input-tokens-remaining"]) == 99_000
+    assert int(two[f"{RL}input-tokens-remaining"]) == 98_000
+    # JSON: the answer's 3 output tokens are settled before the headers; a stream's headers go
+    # out as it starts, while max_tokens (100) is still held as the estimate.
+    assert int(one[f"{RL}output-tokens-remaining"]) == 50_000 - 3
+    assert int(two[f"{RL}output-tokens-remaining"]) == 50_000 - 3 - 100
+    assert one[f"{RL}tokens-limit"] == "150000"
+    assert int(one[f"{RL}tokens-remaining"]) == 99_000 + 50_000 - 3
+    # full again in: 2 of 10 requests, 12 s; 2,000 of 100,000 input tokens, 1.2 s (rounded up);
+    # 103 of 50,000 output tokens, 0.12 s; input and output together: the later of the two
+    assert two[f"{RL}requests-reset"] == "2026-12-01T12:00:12Z"
+    assert two[f"{RL}input-tokens-reset"] == "2026-12-01T12:00:02Z"
+    assert two[f"{RL}output-tokens-reset"] == "2026-12-01T12:00:01Z"
+    assert two[f"{RL}tokens-reset"] == "2026-12-01T12:00:02Z"
+    parse_reset(two[f"{RL}tokens-reset"])
+
+
+async def test_token_remaining_is_rounded_to_the_nearest_thousand(
+    fake: FakeAnthropic, client: anthropic.AsyncAnthropic
+) -> None:
+    fake.org_limits = OrgLimits(input_tokens_per_minute=10_000, output_tokens_per_minute=5_000)
+    fake.enqueue(Reply(input_tokens=1_400, output_tokens=600))
+    raw = await client.messages.with_raw_response.create(model=MODEL, max_tokens=10, messages=HELLO)
+    got = limit_headers(raw.headers)
+    assert got[f"{RL}input-tokens-remaining"] == "9000"  # 8,600
+    assert got[f"{RL}output-tokens-remaining"] == "4000"  # 4,400
+    assert got[f"{RL}tokens-remaining"] == "13000"  # 13,000
+
+
+async def test_past_the_rpm_limit_is_a_429_with_retry_after_and_the_headers(
+    fake: FakeAnthropic,
+) -> None:
+    fake.org_limits = OrgLimits(requests_per_minute=2)
+    fake.enqueue(Reply(text="one"), Reply(text="two"), Reply(text="three"))
+    headers = {"x-api-key": "sk-test", "anthropic-version": "2023-06-01"}
+    body = {"model": MODEL, "max_tokens": 10, "messages": HELLO}
+    statuses, payload, got = [], {}, {}
+    async with aiohttp.ClientSession() as session:
+        for _ in range(3):
+            async with session.post(
+                f"{fake.base_url}/v1/messages", json=body, headers=headers
+            ) as response:
+                statuses.append(response.status)
+                payload = await response.json()
+                got = {k.lower(): v for k, v in response.headers.items()}
+    assert statuses == [200, 200, 429]
+    assert payload["type"] == "error"
+    assert payload["error"]["type"] == "rate_limit_error"
+    assert "2 requests per minute" in payload["error"]["message"]
+    assert payload["request_id"] == got["request-id"]
+    # the bucket refills 2 per minute: one request takes 30 s (just under, rounded up)
+    assert got["retry-after"] in ("29", "30")
+    assert got[f"{RL}requests-limit"] == "2"
+    assert got[f"{RL}requests-remaining"] == "0"
+    assert fake.rate_limited_count == 1
+    assert len(fake.message_requests) == 3  # every attempt is recorded
+    assert fake._script == [Reply(text="three")]  # the 429 used up no scripted reply
+
+
+async def test_the_sdk_raises_rate_limit_error_with_the_headers(
+    fake: FakeAnthropic, client: anthropic.AsyncAnthropic
+) -> None:
+    clock = Clock()
+    fake.limiter.clock = clock
+    fake.now = lambda: datetime.datetime(2026, 12, 1, 12, 0, 0, tzinfo=datetime.UTC)
+    fake.org_limits = OrgLimits(requests_per_minute=1)
+    await client.messages.create(model=MODEL, max_tokens=10, messages=HELLO)
+    clock.now += 20.5  # a third of the request is back; 39.5 s to go
+    with pytest.raises(anthropic.RateLimitError) as caught:
+        await client.messages.create(model=MODEL, max_tokens=10, messages=HELLO)
+    error = caught.value
+    assert error.status_code == 429
+    assert error.type == "rate_limit_error"
+    assert "1 requests per minute" in str(error.api_message)
+    got = error.response.headers
+    assert got["retry-after"] == "40"
+    assert got[f"{RL}requests-limit"] == "1"
+    assert got[f"{RL}requests-remaining"] == "0"
+    assert got[f"{RL}requests-reset"] == "2026-12-01T12:00:40Z"  # 39.5 s, rounded up
+    assert got[f"{RL}input-tokens-reset"] == "2026-12-01T12:00:00Z"  # untouched: already full
+    assert fake.rate_limited_count == 1
+
+    clock.now += 39.5  # the bucket is full again
+    assert await client.messages.create(model=MODEL, max_tokens=10, messages=HELLO)
+    assert fake.rate_limited_count == 1
+
+
+async def test_itpm_counts_uncached_input_and_cache_writes_but_not_reads(
+    fake: FakeAnthropic, client: anthropic.AsyncAnthropic
+) -> None:
+    clock = Clock()
+    fake.limiter.clock = clock
+    fake.org_limits = OrgLimits(input_tokens_per_minute=6_000, token_rounding=1)
+    fake.enqueue(Reply(input_tokens=1_000, cache_creation_5m=2_000, cache_read=50_000))
+    raw = await client.messages.with_raw_response.create(model=MODEL, max_tokens=10, messages=HELLO)
+    assert raw.headers[f"{RL}input-tokens-remaining"] == "3000"
+    fake.enqueue(Reply(input_tokens=4_000), Reply(text="fits"))
+    with pytest.raises(anthropic.RateLimitError) as caught:
+        await client.messages.create(model=MODEL, max_tokens=10, messages=HELLO)
+    assert "6,000 input tokens per minute" in str(caught.value.api_message)
+    assert caught.value.response.headers["retry-after"] == "10"  # 1,000 more at 100 per second
+    clock.now += 10
+    message = await client.messages.create(model=MODEL, max_tokens=10, messages=HELLO)
+    assert message.usage.input_tokens == 4_000  # the scripted reply waited for its turn
+
+
+async def test_otpm_holds_max_tokens_until_the_answer_ends(
+    fake: FakeAnthropic, client: anthropic.AsyncAnthropic
+) -> None:
+    fake.org_limits = OrgLimits(output_tokens_per_minute=1_000, token_rounding=1)
+    fake.enqueue(Reply(text="a b c d", delay=0.05))
+    async with client.messages.stream(model=MODEL, max_tokens=600, messages=HELLO) as stream:
+        assert stream.response.headers[f"{RL}output-tokens-remaining"] == "400"
+        with pytest.raises(anthropic.RateLimitError) as caught:  # 600 more do not fit
+            await client.messages.create(model=MODEL, max_tokens=600, messages=HELLO)
+        assert "1,000 output tokens per minute" in str(caught.value.api_message)
+        assert (await stream.get_final_message()).usage.output_tokens == 4
+    raw = await client.messages.with_raw_response.create(
+        model=MODEL, max_tokens=600, messages=HELLO
+    )
+    remaining = int(raw.headers[f"{RL}output-tokens-remaining"])
+    assert 1_000 - 4 - 5 <= remaining <= 1_000  # settled to 4 + this answer's 5 (plus refill)
+
+
+async def test_max_in_flight_counts_concurrent_streams(
+    fake: FakeAnthropic, client: anthropic.AsyncAnthropic
+) -> None:
+    assert fake.max_in_flight == 0
+    fake.enqueue(*(Reply(text="a b c d", delay=0.05) for _ in range(3)))
+    results = await asyncio.gather(*(collect_text(client, []) for _ in range(3)))
+    assert [m.stop_reason for m in results] == ["end_turn"] * 3
+    assert fake.max_in_flight == 3
+    assert fake.limiter.serving == 0 and fake.in_flight == 0
+    fake.max_in_flight = 0
+    await client.messages.create(model=MODEL, max_tokens=10, messages=HELLO)
+    assert fake.max_in_flight == 1
+    assert fake.rate_limited_count == 0
+
+
+async def test_the_concurrent_knob_refuses_one_request_too_many(
+    fake: FakeAnthropic, client: anthropic.AsyncAnthropic
+) -> None:
+    fake.org_limits = OrgLimits(concurrent=2)
+    fake.enqueue(Reply(text="slow", first_byte_delay=0.3), Reply(text="a b c", delay=0.1))
+    slow = asyncio.create_task(client.messages.create(model=MODEL, max_tokens=10, messages=HELLO))
+    streamed = asyncio.create_task(collect_text(client, []))
+    await fake.wait_for_requests(2)
+    await asyncio.sleep(0.05)
+    with pytest.raises(anthropic.RateLimitError) as caught:
+        await client.messages.create(model=MODEL, max_tokens=10, messages=HELLO)
+    assert "concurrent connections" in str(caught.value.api_message)
+    assert caught.value.response.headers["retry-after"] == "1"
+    assert caught.value.response.headers[f"{RL}requests-remaining"]
+    await slow
+    await streamed
+    assert fake.max_in_flight == 2
+    assert fake.rate_limited_count == 1
+    assert await client.messages.create(model=MODEL, max_tokens=10, messages=HELLO)
+
+
+async def test_scripted_errors_and_400s_carry_the_headers_too(
+    fake: FakeAnthropic, client: anthropic.AsyncAnthropic
+) -> None:
+    fake.org_limits = OrgLimits(requests_per_minute=5)
+    fake.enqueue(Reply(status=529, headers={f"{RL}requests-limit": "77"}))
+    with pytest.raises(anthropic.OverloadedError) as overloaded:
+        await client.messages.create(model=MODEL, max_tokens=10, messages=HELLO)
+    assert overloaded.value.response.headers[f"{RL}requests-remaining"] == "4"
+    assert overloaded.value.response.headers[f"{RL}requests-limit"] == "77"  # the reply's wins
+    with pytest.raises(anthropic.BadRequestError) as bad:
+        await client.messages.create(model=MODEL, max_tokens=10, messages=[])
+    assert bad.value.response.headers[f"{RL}requests-remaining"] == "4"  # a 400 spends nothing
+    assert fake.rate_limited_count == 0
+
+
+def test_org_limits_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="requests_per_minute"):
+        OrgLimits(requests_per_minute=0)
+    with pytest.raises(ValueError, match="concurrent"):
+        OrgLimits(concurrent=0)

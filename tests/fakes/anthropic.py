@@ -105,6 +105,21 @@ without any retry-after header, so the SDK raises its ``RateLimitError`` subclas
 ``EnforcedSpendLimitReachedError``) after retrying with its own backoff. ``error_code`` goes into
 ``error.details`` for any status.
 
+Rate limits (B8; the rules are in :mod:`tests.fakes.anthropic_limits`): every /v1/messages
+answer (JSON or stream, scripted errors, 400s after auth, 429s) carries the real API's
+``anthropic-ratelimit-{requests,input-tokens,output-tokens,tokens}-{limit,remaining,reset}``
+headers (token buckets refilled continuously; resets in RFC 3339; token remainders rounded to
+the nearest thousand); count_tokens is neither limited nor given them. ``fake.org_limits =
+OrgLimits(requests_per_minute=..., input_tokens_per_minute=..., output_tokens_per_minute=...,
+concurrent=...)`` (default ``None``: nothing refused, the headers report huge limits) makes a
+request beyond a limit a 429 ``rate_limit_error`` naming it, with ``retry-after`` (whole seconds,
+rounded up) and the headers; such a 429 uses up no scripted reply. ITPM counts uncached input
+plus cache writes; OTPM takes ``max_tokens`` up front and is settled to the output produced when
+the answer ends. ``concurrent`` (a test knob, not an API limit) caps the requests served at once.
+``fake.rate_limited_count`` counts those 429s; ``fake.max_in_flight`` is the most /v1/messages
+requests served at once (admission to the answer's last byte, streamed or not; kept with or
+without limits), unlike ``fake.in_flight``, the streams being written right now.
+
 Admin cost report (0a.8): ``FakeAnthropic(admin_key=...)`` (default ``"sk-ant-admin-test"``)
 serves ``GET /v1/organizations/cost_report`` from ``fake.costs`` (a list of
 :class:`~tests.fakes.anthropic_admin.CostItem`); only the admin key is accepted there and it is
@@ -141,6 +156,7 @@ from tests.fakes.anthropic_cache import (
     IMAGE_TOKENS,
     PDF_TOKENS,
     CacheControlError,
+    CachePlan,
     CacheUsage,
     PromptCache,
     estimate_tokens,
@@ -154,6 +170,7 @@ from tests.fakes.anthropic_files import (
     new_file_id,
     parse_form,
 )
+from tests.fakes.anthropic_limits import Admission, OrgLimits, RateLimiter, Refusal
 from tests.fakes.anthropic_models import ThinkingPlan, plan_thinking
 
 __all__ = [
@@ -169,6 +186,8 @@ __all__ = [
     "TOO_LARGE_MESSAGE",
     "CostItem",
     "FakeAnthropic",
+    "OrgLimits",
+    "RateLimiter",
     "RecordedRequest",
     "Reply",
     "StoredFile",
@@ -414,6 +433,8 @@ class FakeAnthropic:
         self.max_upload_bytes = MAX_UPLOAD_BYTES  # Files API upload body limit (413)
         self.disconnects = 0  # streams the client closed before the fake finished writing
         self.in_flight = 0  # streams currently being written
+        # Organisation rate limits and their headers (module docstring, anthropic_limits).
+        self.limiter = RateLimiter(wall=lambda: self.now())
         self._message_requests: list[RecordedRequest] = []
         self._script: list[Reply] = []
         self._runner: web.AppRunner | None = None
@@ -475,6 +496,29 @@ class FakeAnthropic:
         return stored
 
     @property
+    def org_limits(self) -> OrgLimits | None:
+        """The organisation's rate limits (None: none); setting them refills every bucket."""
+        return self.limiter.limits
+
+    @org_limits.setter
+    def org_limits(self, limits: OrgLimits | None) -> None:
+        self.limiter.limits = limits
+
+    @property
+    def rate_limited_count(self) -> int:
+        """429s answered because a request was beyond `org_limits` (not scripted 429s)."""
+        return self.limiter.rate_limited
+
+    @property
+    def max_in_flight(self) -> int:
+        """The most /v1/messages requests the fake was serving at one time."""
+        return self.limiter.max_serving
+
+    @max_in_flight.setter
+    def max_in_flight(self, value: int) -> None:
+        self.limiter.max_serving = value
+
+    @property
     def message_requests(self) -> list[RecordedRequest]:
         return list(self._message_requests)
 
@@ -526,6 +570,7 @@ class FakeAnthropic:
         if self.api_key not in keys:
             return error_response(401, "invalid x-api-key", request_id)
         is_count = request.path == COUNT_TOKENS_PATH
+        limit_headers = {} if is_count else self.limiter.headers()
         problem = (
             self._validate(headers, body, require_max_tokens=not is_count)
             or check_messages(body["messages"], self.files)
@@ -533,14 +578,14 @@ class FakeAnthropic:
             else "The request body is not a JSON object."
         )
         if problem is not None:
-            return error_response(400, problem, request_id)
+            return error_response(400, problem, request_id, limit_headers)
         thinking = plan_thinking(body, max_tokens=None if is_count else body["max_tokens"])
         if isinstance(thinking, str):
-            return error_response(400, thinking, request_id)
+            return error_response(400, thinking, request_id, limit_headers)
         try:
             plan = self.cache.plan(body, self.files)
         except CacheControlError as error:
-            return error_response(400, str(error), request_id)
+            return error_response(400, str(error), request_id, limit_headers)
         if is_count:  # the total prompt, input + cache tokens; the cache is not touched
             return web.json_response(
                 {"input_tokens": estimate_tokens(body, self.files)},
@@ -548,22 +593,56 @@ class FakeAnthropic:
             )
 
         self._message_requests.append(recorded)
-        reply = self._script.pop(0) if self._script else Reply()
+        reply = self._script[0] if self._script else Reply()
+        usage = reply.input_usage(plan.usage, body, self.files)
+        itpm = usage.input_tokens + usage.creation_5m + usage.creation_1h  # reads do not count
+        admission = self.limiter.admit(itpm, int(body["max_tokens"]))
+        if isinstance(admission, Refusal):
+            retry = {**self.limiter.headers(), "retry-after": str(admission.retry_after)}
+            return error_response(429, admission.message, request_id, retry)
+        if self._script:
+            self._script.pop(0)
+        try:
+            return await self._answer(
+                request, request_id, reply, body, usage, plan, thinking, recorded, admission
+            )
+        finally:
+            self.limiter.finish(admission)
+
+    async def _answer(
+        self,
+        request: web.Request,
+        request_id: str,
+        reply: Reply,
+        body: dict[str, Any],
+        usage: CacheUsage,
+        plan: CachePlan,
+        thinking: ThinkingPlan,
+        recorded: RecordedRequest,
+        admission: Admission,
+    ) -> web.StreamResponse:
+        """Answer an admitted /v1/messages request with its scripted reply."""
         if reply.first_byte_delay:
             await asyncio.sleep(reply.first_byte_delay)
         if reply.status != 200:
+            self.limiter.finish(admission)  # no output
             text = reply.error_message or ERROR_CODE_MESSAGES.get(reply.error_code or "")
             text = text or f"Scripted {ERROR_TYPES.get(reply.status, 'api_error')}"
+            extra = {**self.limiter.headers(), **reply.headers}
             return error_response(
-                reply.status, text, request_id, reply.headers, error_code=reply.error_code
+                reply.status, text, request_id, extra, error_code=reply.error_code
             )
         self.cache.commit(plan)
-        usage = reply.input_usage(plan.usage, body, self.files)
         output = plan_output(reply, body, thinking)
         if body.get("stream"):
-            return await self._stream(request, request_id, reply, body, usage, output, recorded)
+            return await self._stream(
+                request, request_id, reply, body, usage, output, recorded, admission
+            )
+        admission.output_tokens = output.output_tokens
+        self.limiter.finish(admission)
         message = self._message(reply, body, usage, output, final=True)
-        return web.json_response(message, headers={"request-id": request_id, **reply.headers})
+        headers = {"request-id": request_id, **self.limiter.headers(), **reply.headers}
+        return web.json_response(message, headers=headers)
 
     def _files(
         self,
@@ -668,10 +747,12 @@ class FakeAnthropic:
         usage: CacheUsage,
         output: Output,
         recorded: RecordedRequest,
+        admission: Admission,
     ) -> web.StreamResponse:
         """Write the SSE events of B7, one write (and flush) per event, honouring faults."""
         sse_headers = {"content-type": "text/event-stream; charset=utf-8", "request-id": request_id}
-        response = web.StreamResponse(headers={**sse_headers, **reply.headers})
+        limit_headers = self.limiter.headers()
+        response = web.StreamResponse(headers={**sse_headers, **limit_headers, **reply.headers})
         response.enable_chunked_encoding()
         sent_deltas = 0
 
@@ -702,13 +783,15 @@ class FakeAnthropic:
                 signature = {"type": "signature_delta", "signature": output.signature}
                 await send({"type": "content_block_delta", "index": 0, "delta": signature})
                 await send({"type": "content_block_stop", "index": 0})
+                admission.output_tokens = output.thinking_tokens
             if output.text_block:
                 start_block = {"type": "content_block_start", "index": text_index}
                 await send({**start_block, "content_block": {"type": "text", "text": ""}})
             if not output.thinking_tokens:
                 await send({"type": "ping"})
-            for text in deltas:
+            for number, text in enumerate(deltas, 1):
                 await send_delta(text_index, {"type": "text_delta", "text": text})
+                admission.output_tokens = output.thinking_tokens + number
                 so_far = recorded.sent[-1][1] if recorded.sent else 0
                 recorded.sent.append((time.monotonic(), so_far + len(text)))
             if reply.fault == "midstream_error":
@@ -732,6 +815,7 @@ class FakeAnthropic:
                 del totals["cache_creation"]  # not in MessageDeltaUsage (no TTL breakdown)
                 await send({"type": "message_delta", "delta": stop, "usage": totals})
                 await send({"type": "message_stop"})
+                admission.output_tokens = output.output_tokens
             await response.write_eof()
         except ConnectionResetError:  # includes aiohttp's ClientConnectionResetError
             self.disconnects += 1
