@@ -22,14 +22,19 @@ $(PY):
 	$(PYTHON) -c 'import sys; sys.exit("Python 3.11 or newer is needed" if sys.version_info < (3, 11) else 0)'
 	$(PYTHON) -m venv $(VENV)
 
+# pip stays quiet (its errors still show); a line before and after says what is going on.
 $(STAMP): pyproject.toml | $(PY)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.$(EXTRAS)'
-	touch $@ $(VENV)/.installed
+	@echo "Installing dependencies$(if $(EXTRAS), with the PostgreSQL driver,) into $(VENV) (about a minute the first time)..."
+	@$(PY) -m pip install --quiet --disable-pip-version-check -e '.$(EXTRAS)'
+	@touch $@ $(VENV)/.installed
+	@echo "Dependencies installed."
 
 # The dev extra has the PostgreSQL driver too (the tests run on PostgreSQL).
 $(DEV_STAMP): pyproject.toml | $(PY)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
-	touch $@ $(VENV)/.installed $(VENV)/.installed-postgres
+	@echo "Installing dependencies and dev tools into $(VENV) (about a minute the first time)..."
+	@$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $@ $(VENV)/.installed $(VENV)/.installed-postgres
+	@echo "Dependencies and dev tools installed."
 
 # `python -m bot` applies migrations itself before it starts serving.
 run: install

@@ -12,72 +12,146 @@ import asyncio
 import logging
 import signal
 import sys
+from typing import NoReturn
 
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.app import running_bot
-from bot.claude.admin import cost_report
 from bot.config import Settings, load_admin_settings, load_database_settings, load_settings
 from bot.cost.reconcile import Format as ReconcileFormat
 from bot.cost.reconcile import compare
 from bot.cost.reconcile import render as render_reconciliation
 from bot.cost.report import DEFAULT_PERIOD, UsageArgError, UsageArgs, parse_period
-from bot.cost.usage_cli import Format, render
+from bot.cost.usage_cli import (
+    PERIODS,
+    RECONCILE_PERIOD,
+    USAGE_DESCRIPTION,
+    USAGE_EPILOG,
+    Format,
+    LedgerUnavailable,
+    opened_ledger,
+    render,
+)
 from bot.errors import ClaudeError, ConfigError
 from bot.logs import setup_logging
-from bot.store import Ledger, make_engine, make_sessionmaker
 from bot.store.ledger import GroupBy
 from bot.store.migrate import upgrade
 from bot.store.models import utcnow
 
-RECONCILE_PERIOD = "7d"
-PERIOD_HELP_PLAIN = "today, 7d, 30d (default), month or YYYY-MM-DD..YYYY-MM-DD"
+MAIN_EPILOG = """\
+Settings come from the environment, else from .env in the current directory
+(see .env.example). Each command has its own help: python -m bot usage --help.
+
+examples:
+  python -m bot                      start the bot (the same as serve)
+  python -m bot migrate              create or update the database, then exit
+  python -m bot usage --since 7d     what Claude cost in the last 7 days
+"""
+SERVE_DESCRIPTION = """\
+Apply any pending database migrations, then start the bot. The HTTP server listens
+on HOST:PORT (default 0.0.0.0:3000) for Slack's events at /slack/events, the probes
+/livez, /readyz and /healthz, /metrics, and /chat when CHAT_API_TOKEN is set. With
+SLACK_APP_TOKEN set, Slack's events come over Socket Mode instead. Ctrl-C or SIGTERM
+stops it gracefully. No options: settings come from the environment and .env."""
+SERVE_EPILOG = """\
+examples:
+  python -m bot serve
+  python -m bot                          serve is the default command
+  PORT=8080 LOG_FORMAT=text python -m bot serve
+"""
+MIGRATE_DESCRIPTION = """\
+Bring the database named by DATABASE_URL to the newest schema, then exit. A SQLite
+file that does not exist yet is created, with its folder. serve does this itself at
+start-up; run it alone before a first usage report, or ahead of a rollout."""
+MIGRATE_EPILOG = """\
+examples:
+  python -m bot migrate
+  DATABASE_URL=sqlite+aiosqlite:///./data/bot.db python -m bot migrate
+  DATABASE_URL=postgresql+asyncpg://bot:secret@db.internal/bot python -m bot migrate
+"""
 
 log = logging.getLogger("bot")
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bot", description="Claude in Slack.")
-    commands = parser.add_subparsers(dest="command")
-    commands.add_parser("serve", help="migrate the database and start the bot (default)")
-    commands.add_parser("migrate", help="apply database migrations and exit")
+class Parser(argparse.ArgumentParser):
+    """A bad argument gets one line on stderr that says where the help is, and exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message}. See `{self.prog} --help`.\n")
+
+
+def parser() -> Parser:
+    """Every command and option, each with its help and examples (`--help`)."""
+    raw = argparse.RawDescriptionHelpFormatter
+    top = Parser(
+        prog="python -m bot",
+        description="Claude in Slack.",
+        epilog=MAIN_EPILOG,
+        formatter_class=raw,
+    )
+    commands = top.add_subparsers(dest="command", metavar="{serve,migrate,usage}")
+    commands.add_parser(
+        "serve",
+        help="migrate the database and start the bot (the default)",
+        description=SERVE_DESCRIPTION,
+        epilog=SERVE_EPILOG,
+        formatter_class=raw,
+    )
+    commands.add_parser(
+        "migrate",
+        help="apply database migrations and exit",
+        description=MIGRATE_DESCRIPTION,
+        epilog=MIGRATE_EPILOG,
+        formatter_class=raw,
+    )
     usage = commands.add_parser(
         "usage",
-        help="print usage and cost from the database",
-        description="Usage and cost from the ledger. `usage reconcile` compares the ledger's "
-        "cost per UTC day and model with Anthropic's cost report (needs "
-        "ANTHROPIC_ADMIN_API_KEY; the Admin API reports for the whole organization, so "
-        "--team does not apply).",
+        help="print usage and cost from the ledger, or reconcile it with Anthropic's report",
+        description=USAGE_DESCRIPTION,
+        epilog=USAGE_EPILOG,
+        formatter_class=raw,
     )
     usage.add_argument(
         "action",
         nargs="?",
         choices=["reconcile"],
         default=None,
-        help="reconcile: compare with Anthropic's cost report (per organization)",
+        help="reconcile: compare the ledger with Anthropic's cost report (needs "
+        "ANTHROPIC_ADMIN_API_KEY)",
     )
     usage.add_argument(
         "--since",
+        metavar="PERIOD",
         default=None,
-        help=f"period: {PERIOD_HELP_PLAIN} ({RECONCILE_PERIOD} for reconcile)",
+        help=f"the days to report: {PERIODS} (default: {DEFAULT_PERIOD}; {RECONCILE_PERIOD} "
+        "for reconcile)",
     )
     usage.add_argument(
         "--by",
         choices=["channel", "user", "model", "day"],
         default=None,
-        help="one row per channel, user, model or day with every token kind and the cost "
-        "(default: a summary)",
+        help="one row per channel, user (person), model or day, with every token kind and the "
+        "cost, and a total (default: a summary; day with --format csv)",
     )
     usage.add_argument(
         "--format",
         choices=["table", "csv", "json"],
         default="table",
-        help="table for people (default), csv or json with exact micro-dollars "
-        "(reconcile: table or json)",
+        help="table: for people (default); csv: for spreadsheets; json: for scripts. csv and "
+        "json carry exact integer micro-dollars (cost_micros). reconcile: table or json",
     )
-    usage.add_argument("--team", default=None, help="one Slack team id (default: all)")
-    args = parser.parse_args(argv)
+    usage.add_argument(
+        "--team",
+        metavar="TEAM_ID",
+        default=None,
+        help="only this Slack workspace, by its team id, e.g. T0123ABCD (default: all)",
+    )
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    top = parser()
+    args = top.parse_args(argv)
     if args.command == "usage" and args.action == "reconcile":
         unfit = {
             "--by": args.by is not None,
@@ -86,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
         }
         for option, given in unfit.items():
             if given:
-                usage.error(f"reconcile does not take {option}")
+                top.exit(2, f"python -m bot usage: reconcile does not take {option}.\n")
     try:
         if args.command == "migrate":
             return migrate()
@@ -101,6 +175,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as error:
         print(error, file=sys.stderr)
         return 2
+    except LedgerUnavailable as error:
+        print(error, file=sys.stderr)
+        return 1
     except (SQLAlchemyError, OSError) as error:
         print(f"The bot could not start: {_first_line(error)}", file=sys.stderr)
         return 1
@@ -127,21 +204,16 @@ async def usage_report(since: str, by: GroupBy | None, fmt: Format, team: str | 
     except UsageArgError as error:
         print(f"--since {error}".replace("`", ""), file=sys.stderr)
         return 2
-    engine = make_engine(load_database_settings().database_url)
-    try:
-        output = await render(
-            Ledger(make_sessionmaker(engine)), UsageArgs(period), by=by, fmt=fmt, team_id=team
-        )
-    except SQLAlchemyError as error:
-        return _ledger_failed(error)
-    finally:
-        await engine.dispose()
+    async with opened_ledger(load_database_settings().database_url) as ledger:
+        output = await render(ledger, UsageArgs(period), by=by, fmt=fmt, team_id=team)
     _emit(output)
     return 0
 
 
 async def reconcile(since: str, fmt: ReconcileFormat) -> int:
     """The ledger's cost per UTC day and model beside Anthropic's cost report."""
+    from bot.claude.admin import cost_report  # the Anthropic SDK: only when it is needed
+
     settings = load_admin_settings()
     try:
         period = parse_period(since, utcnow().date())
@@ -149,13 +221,8 @@ async def reconcile(since: str, fmt: ReconcileFormat) -> int:
         print(f"--since {error}".replace("`", ""), file=sys.stderr)
         return 2
     scope = UsageArgs(period).scope(team_id=None)
-    engine = make_engine(settings.database_url)
-    try:
-        ours = await Ledger(make_sessionmaker(engine)).by_day_and_model(scope)
-    except SQLAlchemyError as error:
-        return _ledger_failed(error)
-    finally:
-        await engine.dispose()
+    async with opened_ledger(settings.database_url) as ledger:
+        ours = await ledger.by_day_and_model(scope)
     try:
         theirs = await cost_report(
             admin_key=settings.anthropic_admin_api_key,
@@ -170,14 +237,6 @@ async def reconcile(since: str, fmt: ReconcileFormat) -> int:
     return 0
 
 
-def _ledger_failed(error: SQLAlchemyError) -> int:
-    print(
-        f"Could not read the ledger (try `python -m bot migrate`): {_first_line(error)}",
-        file=sys.stderr,
-    )
-    return 1
-
-
 def _emit(output: str) -> None:
     try:
         print(output)
@@ -186,6 +245,9 @@ def _emit(output: str) -> None:
 
 
 async def serve(settings: Settings) -> None:
+    # Imported here: the SDKs take seconds to import, which `usage` and `--help` need not wait.
+    from bot.app import running_bot
+
     stop = asyncio.Event()
     started = False
     main_task = asyncio.current_task()

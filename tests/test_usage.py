@@ -219,11 +219,14 @@ async def test_command_line_prints_the_same_figures_in_three_formats(
     ("text", "first", "last", "label"),
     [
         ("today", "2026-11-24", "2026-11-24", "today"),
+        ("1d", "2026-11-24", "2026-11-24", "the last day"),
         ("7d", "2026-11-18", "2026-11-24", "the last 7 days"),
+        ("90d", "2026-08-27", "2026-11-24", "the last 90 days"),
         ("30d", "2026-10-26", "2026-11-24", "the last 30 days"),
         ("", "2026-10-26", "2026-11-24", "the last 30 days"),
         ("month", "2026-11-01", "2026-11-24", "November 2026 so far"),
         ("2026-10-01..2026-10-31", "2026-10-01", "2026-10-31", "2026-10-01 to 2026-10-31"),
+        ("2026-10-01..2026-10-01", "2026-10-01", "2026-10-01", "2026-10-01"),
     ],
 )
 def test_every_period_form(text: str, first: str, last: str, label: str) -> None:

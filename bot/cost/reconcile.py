@@ -139,9 +139,7 @@ def render(result: Reconciliation, fmt: Format) -> str:
 
 
 def _table(result: Reconciliation) -> str:
-    period = result.period
-    last = period.end - timedelta(days=1)
-    title = f"Ledger vs Anthropic's cost report, {period.label} ({period.start} to {last}, UTC)"
+    title = f"Ledger vs Anthropic's cost report, {result.period.heading}"
     if not result.lines:
         return "\n".join([title, "", "No costs on either side in this period.", "", CAVEATS])
     header = ["DAY", "MODEL", "LEDGER", "ANTHROPIC", "DIFFERENCE", "DIFF %"]

@@ -22,7 +22,10 @@ _DAYS = re.compile(r"^(\d{1,3})d$")
 _CHANNEL = re.compile(r"^<#([CGD][A-Z0-9]+)(?:\|[^>]*)?>$")
 _USER = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$")
 
-PERIOD_HELP = "`today`, `7d`, `30d` (the default), `month` or `YYYY-MM-DD..YYYY-MM-DD`"
+PERIOD_HELP = (
+    "`today`, `7d`, `30d` (the default), any number of days up to `366d`, `month` "
+    "or `YYYY-MM-DD..YYYY-MM-DD`"
+)
 
 
 class UsageArgError(ValueError):
@@ -38,6 +41,14 @@ class Period:
     @property
     def days(self) -> list[date]:
         return [self.start + timedelta(days=i) for i in range((self.end - self.start).days)]
+
+    @property
+    def heading(self) -> str:
+        """The label with its dates, each said once: "the last 7 days (2026-11-18 to
+        2026-11-24, UTC)", "today (2026-11-24, UTC)", "2026-10-01 to 2026-10-31 (UTC)"."""
+        last = self.end - timedelta(days=1)
+        dates = f"{self.start}" if last == self.start else f"{self.start} to {last}"
+        return f"{self.label} (UTC)" if dates == self.label else f"{self.label} ({dates}, UTC)"
 
 
 @dataclass(frozen=True)
@@ -81,7 +92,8 @@ def parse_period(text: str, today: date) -> Period:
         days = int(match.group(1))
         if not 1 <= days <= 366:
             raise UsageArgError(f"`{text}`: a number of days from 1 to 366, please.")
-        return Period(today - timedelta(days=days - 1), tomorrow, f"the last {days} days")
+        label = "the last day" if days == 1 else f"the last {days} days"
+        return Period(today - timedelta(days=days - 1), tomorrow, label)
     if match := _RANGE.match(word):
         try:
             first, last = (date.fromisoformat(match.group(i)) for i in (1, 2))
@@ -89,7 +101,8 @@ def parse_period(text: str, today: date) -> Period:
             raise UsageArgError(f"`{text}` is not a range of real dates.") from None
         if last < first:
             raise UsageArgError(f"`{text}`: the range ends before it starts.")
-        return Period(first, last + timedelta(days=1), f"{first} to {last}")
+        label = f"{first}" if first == last else f"{first} to {last}"
+        return Period(first, last + timedelta(days=1), label)
     raise UsageArgError(f"`{text}` is not a period. Use {PERIOD_HELP}.")
 
 

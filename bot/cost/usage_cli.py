@@ -1,20 +1,74 @@
-"""`python -m bot usage`: the /usage figures on the command line, as a table, CSV or JSON."""
+"""`python -m bot usage`: the /usage figures on the command line, as a table, CSV or JSON.
+
+The ledger is only read: a database that is not there, or has no tables yet, is named with
+`python -m bot migrate` as the fix, never created.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
-from datetime import timedelta
+import sqlite3
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import date, timedelta
+from pathlib import Path
 from typing import Any, Literal
 
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Connection
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
+
+from bot.config import sqlite_file
 from bot.cost.prices import money, usd
-from bot.cost.report import UsageArgs, UsageReport, add, build_report, cost_text
+from bot.cost.report import (
+    DEFAULT_PERIOD,
+    UsageArgs,
+    UsageReport,
+    add,
+    build_report,
+    cost_text,
+    parse_period,
+)
 from bot.cost.usage_view import fitted_trend, output_text
-from bot.store import Ledger, Sums
+from bot.store import Ledger, Sums, make_engine, make_sessionmaker
 from bot.store.ledger import GroupBy
 
 Format = Literal["table", "csv", "json"]
+RECONCILE_PERIOD = "7d"
+PERIODS = "today, 7d, 30d, 90d or any Nd up to 366d, month, or YYYY-MM-DD..YYYY-MM-DD"
+
+# `python -m bot usage --help`
+_DEFAULT_LABEL = parse_period(DEFAULT_PERIOD, date(2026, 1, 1)).label  # "the last 30 days"
+USAGE_DESCRIPTION = """\
+Usage and cost of Claude from the bot's ledger (the database named by DATABASE_URL),
+in UTC days. It only reads: a database that does not exist or has no tables yet is
+reported (run python -m bot migrate), never created.
+
+usage reconcile sets the ledger's cost per day and model beside Anthropic's cost
+report. It needs ANTHROPIC_ADMIN_API_KEY; the Admin API reports for the whole
+organization, so --by, --team and --format csv do not apply to it."""
+USAGE_EPILOG = f"""\
+periods (--since):
+  today                      today so far
+  7d, 30d, 90d, ... Nd       the last N days, today included (1 to 366)
+  month                      this calendar month so far
+  2026-10-01..2026-10-31     from one day to another, both included
+  default: {DEFAULT_PERIOD} ({RECONCILE_PERIOD} for reconcile)
+
+examples:
+  python -m bot usage                                  a summary of {_DEFAULT_LABEL}
+  python -m bot usage --since today
+  python -m bot usage --since 90d --by user            one row per person
+  python -m bot usage --since month --by model --format csv > models.csv
+  python -m bot usage --since 2026-10-01..2026-10-31 --format json
+  python -m bot usage --team T0123ABCD --by channel    one workspace, per channel
+  python -m bot usage reconcile --since 30d            beside Anthropic's cost report
+"""
+
 COLUMNS = (
     ("requests", "REQUESTS"),
     ("input_tokens", "INPUT"),
@@ -23,6 +77,59 @@ COLUMNS = (
     ("cache_write_1h_tokens", "CACHE_W_1H"),
     ("cache_read_tokens", "CACHE_READ"),
 )
+
+MIGRATE = "run `python -m bot migrate` first, or set DATABASE_URL to the bot's database"
+
+
+class LedgerUnavailable(Exception):
+    """The ledger cannot be read; the message says why and what to do, in one line."""
+
+
+@asynccontextmanager
+async def opened_ledger(database_url: str) -> AsyncIterator[Ledger]:
+    """The ledger of a migrated database. Creates and changes nothing: a SQLite file is looked
+    at read-only first (the bot's connection settings would create a missing file, or turn
+    a file that is not the bot's into a WAL database); a database without the bot's tables
+    is refused with `python -m bot migrate` as the fix."""
+    shown = make_url(database_url).render_as_string(hide_password=True)
+    path = sqlite_file(database_url)
+    if path is not None and not path.is_file():
+        raise LedgerUnavailable(f"No database at {path.absolute()}: {MIGRATE}.")
+    if path is not None and _sqlite_revision(path) is None:
+        raise LedgerUnavailable(f"{path.absolute()} has none of the bot's tables: {MIGRATE}.")
+    engine = make_engine(database_url)
+    try:
+        if path is None:
+            async with engine.connect() as connection:
+                revision = await connection.run_sync(_revision)
+            if revision is None:
+                raise LedgerUnavailable(f"The database {shown} has no tables yet: {MIGRATE}.")
+        yield Ledger(make_sessionmaker(engine))
+    except (SQLAlchemyError, OSError) as error:
+        raise LedgerUnavailable(
+            f"Could not read the ledger in {shown} (DATABASE_URL): {_first_line(error)}"
+        ) from None
+    finally:
+        await engine.dispose()
+
+
+def _sqlite_revision(path: Path) -> str | None:
+    """The schema revision of a SQLite file, read-only; None when it has none."""
+    try:
+        uri = f"{path.absolute().as_uri()}?mode=ro"
+        with contextlib.closing(sqlite3.connect(uri, uri=True)) as db:
+            row = db.execute("SELECT version_num FROM alembic_version").fetchone()
+    except sqlite3.Error:  # no such table, or not a database at all
+        return None
+    return str(row[0]) if row else None
+
+
+def _revision(connection: Connection) -> str | None:
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+def _first_line(error: BaseException) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]
 
 
 async def render(
@@ -42,7 +149,9 @@ async def render(
 
 
 def _sums_json(sums: Sums) -> dict[str, Any]:
-    known = sums.requests - sums.unknown_cost_requests
+    # No requests cost $0, as the table says; requests that all lack a price have no known
+    # cost (estimated_micros has the estimate) rather than a pretended $0.
+    known = not sums.requests or sums.requests > sums.unknown_cost_requests
     return {
         "requests": sums.requests,
         "input_tokens": sums.input_tokens,
@@ -50,7 +159,7 @@ def _sums_json(sums: Sums) -> dict[str, Any]:
         "cache_write_5m_tokens": sums.cache_write_5m_tokens,
         "cache_write_1h_tokens": sums.cache_write_1h_tokens,
         "cache_read_tokens": sums.cache_read_tokens,
-        # Exact integers; a cost with unpriced requests says so instead of pretending.
+        # Exact integers; unpriced requests are counted apart, never folded into the cost.
         "cost_micros": sums.cost_micros if known else None,
         "cost_usd": usd(sums.cost_micros) if known else None,
         "unknown_cost_requests": sums.unknown_cost_requests,
@@ -143,9 +252,8 @@ def _outcomes(report: UsageReport) -> str:
 
 def _summary(report: UsageReport) -> str:
     t = report.totals
-    last = report.period.end - timedelta(days=1)
     lines = [
-        f"Claude usage, {report.period.label} ({report.period.start} to {last}, UTC)",
+        f"Claude usage, {report.period.heading}",
         "",
         f"Cost          {cost_text(t)}",
         f"Requests      {t.requests:,} ({_outcomes(report)})",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from typing import Any, Literal
 
 from bot.cost.prices import money
@@ -53,10 +53,7 @@ def usage_blocks(report: UsageReport) -> list[dict[str, Any]]:
     about = about or (f"<@{report.user_id}>" if report.user_id else "the whole workspace")
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": "Claude usage and cost"}},
-        _context(
-            f"{about} · {report.period.label} "
-            f"({report.period.start} to {report.period.end - timedelta(days=1)}, UTC)"
-        ),
+        _context(f"{about} · {report.period.heading}"),
     ]
     if not t.requests and not report.refusals:
         blocks.append(_section("No Claude requests in this period."))
