@@ -7,24 +7,40 @@ each variable and where to get its value, so start-up never ends in a traceback.
 
 from __future__ import annotations
 
-import importlib.util
 import re
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError, ValidationInfo, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
+from pydantic_settings import NoDecode
 
+from bot.config_base import (
+    AdminKey,
+    AdminSettings,
+    DatabaseSettings,
+    _http_url,
+    ensure_sqlite_folder,
+    load_admin_settings,
+    load_database_settings,
+    sqlite_file,
+)
 from bot.config_hints import NO_SURFACE, NOT_SET, describe
 from bot.errors import ConfigError
 
+__all__ = [
+    "AdminSettings",
+    "DatabaseSettings",
+    "Settings",
+    "ensure_sqlite_folder",
+    "load_admin_settings",
+    "load_database_settings",
+    "load_settings",
+    "sqlite_file",
+]
+
 # Dollars with at most 6 decimals (micro-dollars), as budgets are kept.
 Money = Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=6)]
-# An Admin API key (Console → Settings → Admin Keys); only the cost reconciliation uses it.
-AdminKey = Annotated[str, Field(pattern=r"^sk-ant-admin\S+$")]
 
 DEFAULT_SYSTEM_PROMPT = """\
 You are Claude, an AI assistant in a Slack workspace. People reach you by mentioning you in \
@@ -39,48 +55,6 @@ Write in Markdown: short paragraphs, lists, **bold**, `inline code`, fenced code
 a language, and tables when they help. Slack renders it. Put the answer first and the \
 details after; keep answers as short as the question allows. Never write @channel, @here \
 or @everyone."""
-
-
-class DatabaseSettings(BaseSettings):
-    """The database alone: enough for migrations and `alembic check`, which need no Slack."""
-
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
-
-    database_url: str = "sqlite+aiosqlite:///./data/bot.db"
-
-    @field_validator("database_url")
-    @classmethod
-    def _async_driver(cls, value: str) -> str:
-        try:
-            url = make_url(value)
-        except ArgumentError:
-            raise ValueError("not a database URL") from None
-        if url.drivername == "sqlite+aiosqlite":
-            return value
-        if url.drivername == "postgresql+asyncpg":
-            if importlib.util.find_spec("asyncpg") is None:
-                raise ValueError(
-                    "PostgreSQL needs the asyncpg driver: .venv/bin/pip install -e '.[postgres]'"
-                )
-            return value
-        raise ValueError("use sqlite+aiosqlite:///path or postgresql+asyncpg://user:pass@host/db")
-
-
-class AdminSettings(DatabaseSettings):
-    """What `python -m bot usage reconcile` needs: the database and an Admin API key."""
-
-    anthropic_admin_api_key: AdminKey
-    anthropic_base_url: str | None = None
-
-    @field_validator("anthropic_base_url", mode="before")
-    @classmethod
-    def _empty_is_unset(cls, value: Any) -> Any:
-        return None if value == "" else value  # an empty key stays "" and reads "is not set"
-
-    @field_validator("anthropic_base_url")
-    @classmethod
-    def _http_url(cls, value: str | None) -> str | None:
-        return _http_url(value)
 
 
 class Settings(DatabaseSettings):
@@ -138,7 +112,10 @@ class Settings(DatabaseSettings):
     claude_stall_seconds: Annotated[float, Field(gt=0)] = 30.0
 
     user_requests_per_minute: Annotated[int, Field(ge=1)] = 10
-    max_concurrent_requests: Annotated[int, Field(ge=1)] = 8
+    # The most Claude requests in flight at once; within it the bot learns the room
+    # Anthropic's rate limits give (bot.engine.capacity). Beyond: the fair queue.
+    max_concurrent_requests: Annotated[int, Field(ge=1)] = 32
+    queue_wait_seconds: Annotated[float, Field(gt=0, le=3600)] = 120.0
     user_max_concurrent_requests: Annotated[int, Field(ge=1)] = 2
 
     # What Claude sees of Slack: thread history, follow-ups, files, other bots.
@@ -239,46 +216,6 @@ class Settings(DatabaseSettings):
     @property
     def socket_mode(self) -> bool:
         return self.slack_app_token is not None
-
-
-def _http_url(value: str | None) -> str | None:
-    if value is not None and not re.match(r"^https?://[^\s/]+", value):
-        raise ValueError("must start with https:// (or http:// for a local test server)")
-    if value is not None and re.search(r"/v1/?$", value):
-        raise ValueError("leave out the /v1: the client adds the API's paths itself")
-    return value
-
-
-def sqlite_file(database_url: str) -> Path | None:
-    """The file of a file-based SQLite database; None for PostgreSQL or an in-memory one."""
-    prefix = "sqlite+aiosqlite:///"
-    if not database_url.startswith(prefix):
-        return None
-    path = database_url[len(prefix) :].split("?", 1)[0]
-    return Path(path) if path and path != ":memory:" else None
-
-
-def ensure_sqlite_folder(database_url: str) -> None:
-    """Create the folder of a file-based SQLite database, so a fresh clone just works."""
-    path = sqlite_file(database_url)
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-
-
-def load_database_settings() -> DatabaseSettings:
-    """Only DATABASE_URL (for `migrate` and `usage`, which need no Slack or Anthropic)."""
-    try:
-        return DatabaseSettings()
-    except ValidationError as error:
-        raise ConfigError(describe(error)) from None
-
-
-def load_admin_settings() -> AdminSettings:
-    """DATABASE_URL, ANTHROPIC_ADMIN_API_KEY and ANTHROPIC_BASE_URL (for `usage reconcile`)."""
-    try:
-        return AdminSettings()
-    except ValidationError as error:
-        raise ConfigError(describe(error)) from None
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -65,6 +65,15 @@ class Metrics:
         self.rate_limited = Counter(
             "rate_limit_refusals", "Requests refused by a rate limit", ["reason"], registry=r
         )
+        self.queue_wait = Histogram(
+            "queue_wait_seconds",
+            "Time a question waited for its turn in the fair queue (0: none)",
+            buckets=(0.0, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600),
+            registry=r,
+        )
+        self.queue_outcomes = Counter(
+            "queue_waits", "Questions that had to wait, by how the wait ended", ["end"], registry=r
+        )
 
     def observe(self, surface: str, usage: UsageRow) -> None:
         self.requests.labels(surface, usage.outcome).inc()

@@ -7,6 +7,7 @@ are built only when Slack is configured; /chat only when CHAT_API_TOKEN is set.
 from __future__ import annotations
 
 import contextlib
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,7 +28,9 @@ from bot.cost.prices import load_price_table
 from bot.cost.usage_command import UsageCommand
 from bot.engine import Engine, EngineParts, InFlight
 from bot.engine.admission import Admission, ReplySettings
+from bot.engine.capacity import CapacityLearner
 from bot.engine.limits import RateLimiter
+from bot.engine.queue import FairQueue
 from bot.engine.recording import Recorder
 from bot.engine.recovery import Recovery, new_process_id
 from bot.engine.spend_limit import SpendLimit
@@ -38,13 +41,15 @@ from bot.slack.files import FileLimits, FileReader
 from bot.slack.history import ThreadHistory
 from bot.slack.listeners import Listeners
 from bot.slack.rates import WriteRates
-from bot.slack.recovery import SlackCloser
+from bot.slack.recovery import SlackCloser, answer_kept
 from bot.slack.responder import Responder
 from bot.slack.scheduler import SlackWriter
+from bot.slack.shared_budget import SharedBudget
 from bot.store import Ledger, Processes, Store, make_engine, make_sessionmaker
 from bot.store.budget_store import BudgetStore
 from bot.store.models import utcnow
 from bot.store.rate_limits import RateStore
+from bot.store.write_budgets import WriteBudgetStore
 
 # Slack's advice for 429s is to wait Retry-After; two waits cover a burst without hiding an outage.
 SLACK_RATE_LIMIT_RETRIES = 2
@@ -100,13 +105,28 @@ async def build(settings: Settings, stack: contextlib.AsyncExitStack) -> Service
     stack.push_async_callback(database.dispose)
     sessions = make_sessionmaker(database)
     services = Services(store=Store(sessions), ledger=Ledger(sessions), metrics=metrics)
+    owner = new_process_id()
+    learner = CapacityLearner(utcnow)
     claude = Claude.connect(
         api_key=settings.anthropic_api_key,
         base_url=settings.anthropic_base_url,
         max_retries=settings.anthropic_max_retries,
         timeout=settings.anthropic_timeout,
+        on_limits=learner.observe,
     )
     stack.push_async_callback(claude.close)
+    slot_seconds = settings.claude_deadline_seconds + 120
+    rates = RateStore(sessions)
+    queue = FairQueue(
+        rates,
+        learner,
+        owner=owner,
+        ceiling=settings.max_concurrent_requests,
+        slot_seconds=slot_seconds,
+        clock=utcnow,
+    )
+    queue.start()
+    stack.push_async_callback(queue.close)
     budget_store = BudgetStore(sessions)
     defaults = budget_defaults(settings)
     reply = ReplySettings(
@@ -125,12 +145,15 @@ async def build(settings: Settings, stack: contextlib.AsyncExitStack) -> Service
             budget_store, defaults, prices, hold_seconds=settings.claude_deadline_seconds + 120
         ),
         limiter=RateLimiter(
-            RateStore(sessions),
+            rates,
+            queue,
+            owner=owner,
             per_minute=settings.user_requests_per_minute,
             concurrent=settings.max_concurrent_requests,
             per_user_concurrent=settings.user_max_concurrent_requests,
+            queue_wait=settings.queue_wait_seconds,
             clock=utcnow,
-            slot_seconds=settings.claude_deadline_seconds + 120,
+            slot_seconds=slot_seconds,
         ),
         metrics=metrics,
         settings=reply,
@@ -144,7 +167,6 @@ async def build(settings: Settings, stack: contextlib.AsyncExitStack) -> Service
         first_token=settings.claude_first_token_seconds,
         stall=settings.claude_stall_seconds,
     )
-    owner = new_process_id()
     engine = services.engine = Engine(
         EngineParts(
             store=services.store,
@@ -213,6 +235,7 @@ async def build(settings: Settings, stack: contextlib.AsyncExitStack) -> Service
             post_burst=settings.slack_post_burst,
         ),
         on_rate_limited=lambda method: metrics.slack_rate_limited.labels(method).inc(),
+        budget=SharedBudget(WriteBudgetStore(sessions), settings.slack_bot_token),
     )
     writer.start()
     stack.push_async_callback(writer.close)
@@ -235,7 +258,7 @@ async def build(settings: Settings, stack: contextlib.AsyncExitStack) -> Service
         ),
     )
     services.recovery.closers["slack"] = SlackCloser(writer)
-    services.recovery.askers["slack"] = responder.answer_again
+    services.recovery.askers["slack"] = functools.partial(answer_kept, responder)
     engine.parts.spend_limit.notify = responder.tell_admins
     bolt = AsyncApp(
         client=slack,

@@ -113,13 +113,14 @@ async def test_budget_resets_at_the_period_boundary(
         await bot.wait_for_usage(2)
         await record(bot, 995_000)  # today is nearly spent now
         await bot.mention("one more?")
-        await fake_slack.wait_for(lambda: bool(fake_slack.ephemerals))
+        # (The first answer's budget warnings may come too: they are read after its ledger
+        # row, perhaps after the $0.995 above.)
+        refusal = "would pass the workspace's daily Claude budget of $1.00"
+        await fake_slack.wait_for(
+            lambda: any(refusal in e.params["text"] for e in fake_slack.ephemerals)
+        )
 
     assert len(fake_anthropic.message_requests) == 1
-    assert (
-        "would pass the workspace's daily Claude budget of $1.00"
-        in (fake_slack.ephemerals[0].params["text"])
-    )
 
 
 async def test_admin_sets_budgets_from_slack(

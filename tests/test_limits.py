@@ -8,7 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from bot.engine.capacity import CapacityLearner
 from bot.engine.limits import Limited, RateLimiter, Slot
+from bot.engine.queue import FairQueue
 from bot.store import make_engine, make_sessionmaker
 from bot.store.migrate import upgrade
 from bot.store.rate_limits import RateStore
@@ -35,10 +37,41 @@ async def store(database_url: str) -> AsyncIterator[RateStore]:
         await engine.dispose()
 
 
+def make_limiter(
+    store: RateStore,
+    clock: Clock,
+    *,
+    per_minute: int = 100,
+    concurrent: int = 10,
+    per_user_concurrent: int = 10,
+    owner: str = "p1",
+    queue_wait: float = 5.0,
+) -> RateLimiter:
+    queue = FairQueue(
+        store,
+        CapacityLearner(clock),
+        owner=owner,
+        ceiling=concurrent,
+        slot_seconds=900,
+        clock=clock,
+        every=0.05,
+    )
+    return RateLimiter(
+        store,
+        queue,
+        owner=owner,
+        per_minute=per_minute,
+        concurrent=concurrent,
+        per_user_concurrent=per_user_concurrent,
+        queue_wait=queue_wait,
+        clock=clock,
+    )
+
+
 @pytest.mark.both_databases
 async def test_per_minute_limit_says_when_to_try_again(store: RateStore) -> None:
     clock = Clock()
-    limiter = RateLimiter(store, per_minute=2, concurrent=10, per_user_concurrent=10, clock=clock)
+    limiter = make_limiter(store, clock, per_minute=2)
     for _ in range(2):
         slot = await limiter.acquire("U1")
         assert isinstance(slot, Slot)
@@ -54,22 +87,76 @@ async def test_per_minute_limit_says_when_to_try_again(store: RateStore) -> None
 
 
 @pytest.mark.both_databases
-async def test_one_busy_person_cannot_take_every_slot(store: RateStore) -> None:
-    limiter = RateLimiter(store, per_minute=100, concurrent=3, per_user_concurrent=2, clock=Clock())
+async def test_beyond_the_capacity_questions_wait_and_one_person_cannot_take_every_slot(
+    store: RateStore,
+) -> None:
+    limiter = make_limiter(store, Clock(), concurrent=3, per_user_concurrent=2)
     busy = [await limiter.acquire("U_BUSY") for _ in range(3)]
-    assert [isinstance(s, Slot) for s in busy] == [True, True, False]
     assert isinstance(busy[2], Limited)
     assert busy[2].reason == "user_busy"
-    assert isinstance(await limiter.acquire("U_OTHER"), Slot)  # the third slot is still free
-    full = await limiter.acquire("U_THIRD")
-    assert isinstance(full, Limited)
-    assert full.reason == "busy"
+    assert "still working on 2 questions of yours" in busy[2].message
+    other = await limiter.acquire("U_OTHER")
+    assert isinstance(other, Slot) and other.ahead is None  # the third slot was still free
+    third = await limiter.acquire("U_THIRD")
+    fourth = await limiter.acquire("U_FOURTH")
+    assert isinstance(third, Slot) and isinstance(fourth, Slot)
+    assert (third.ahead, fourth.ahead) == (0, 1)  # they wait, in order
     first = busy[0]
     assert isinstance(first, Slot)
     await first.release()
     await first.release()  # releasing twice gives back one slot only
-    assert isinstance(await limiter.acquire("U_THIRD"), Slot)
-    assert isinstance(await limiter.acquire("U_FOURTH"), Limited)
+    assert await third.wait()  # its turn came with the slot given back
+    assert not await _waits_less_than(fourth, 0.5)  # one slot freed: one started
+    await other.release()
+    assert await fourth.wait()
+
+
+async def _waits_less_than(slot: Slot, seconds: float) -> bool:
+    try:
+        async with asyncio.timeout(seconds):
+            return await slot.wait()
+    except TimeoutError:
+        return False
+
+
+@pytest.mark.both_databases
+async def test_the_queue_is_round_robin_across_people(store: RateStore) -> None:
+    clock = Clock()
+    limiter = make_limiter(store, clock, concurrent=1, per_user_concurrent=3)
+    running = await limiter.acquire("U_ALICE")
+    assert isinstance(running, Slot) and running.ahead is None
+    # Alice asks twice more, then Bob and Carol once each: Bob and Carol go before
+    # Alice's third question, though she asked first.
+    waiting = {}
+    for name in ("alice2", "alice3", "bob", "carol"):
+        clock.now += timedelta(seconds=1)
+        slot = await limiter.acquire("U_" + name.rstrip("23").upper())
+        assert isinstance(slot, Slot)
+        waiting[name] = slot
+    # Each place as it was when the question was asked (the line formed as they came).
+    assert {n: s.ahead for n, s in waiting.items()} == {
+        "alice2": 0,
+        "alice3": 1,
+        "bob": 0,
+        "carol": 1,
+    }
+    order = []
+    current = running
+    for _ in range(4):
+        await current.release()
+        started = await _first_to_start(waiting)
+        order.append(started)
+        current = waiting.pop(started)
+    assert order == ["bob", "carol", "alice2", "alice3"]
+
+
+async def _first_to_start(waiting: dict[str, Slot]) -> str:
+    tasks = {asyncio.create_task(slot.wait()): name for name, slot in waiting.items()}
+    done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED, timeout=5)
+    for task in pending:
+        task.cancel()
+    [first] = [tasks[t] for t in done if t.result()]
+    return first
 
 
 @pytest.mark.both_databases
@@ -77,15 +164,20 @@ async def test_replicas_share_the_limits_and_cannot_pass_them_together(
     store: RateStore,
 ) -> None:
     # Two processes' limiters on one database: together they allow what one would.
+    clock = Clock()
     one, two = (
-        RateLimiter(store, per_minute=100, concurrent=1, per_user_concurrent=1, clock=Clock())
-        for _ in range(2)
+        make_limiter(store, clock, concurrent=1, per_user_concurrent=1, owner=owner)
+        for owner in ("p1", "p2")
     )
-    for _ in range(10):
+    for _ in range(5):
         got = await asyncio.gather(one.acquire("U1"), two.acquire("U2"))
         slots = [s for s in got if isinstance(s, Slot)]
-        assert len(slots) == 1, got
-        await slots[0].release()
+        assert sorted(s.ahead is None for s in slots) == [False, True], got
+        flying = next(s for s in slots if s.ahead is None)
+        waiting = next(s for s in slots if s.ahead is not None)
+        await flying.release()
+        assert await waiting.wait()  # the other replica's question started
+        await waiting.release()
 
 
 async def test_over_the_limit_in_slack_gets_a_clear_note_and_no_model_call(

@@ -8,13 +8,14 @@ import time
 import pytest
 
 from bot.slack.history import Me
-from bot.slack.listeners import STOP_REFUSED
-from bot.slack.responder import Question, question_payload
-from bot.slack.views import STOP_ACTION_ID
+from bot.slack.questions import Question, ask_payload, continue_payload, question_payload
+from bot.slack.responder import CONTINUE_PROMPT
+from bot.slack.text import STOP_REFUSED
+from bot.slack.views import STOP_ACTION_ID, ContinueTarget
 from bot.store import message_claim
 from tests.fakes.anthropic import FakeAnthropic, Reply
 from tests.fakes.slack import FakeSlack
-from tests.rig import CHANNEL, TEAM_ID, USER, make_settings, settle, start_bot
+from tests.rig import CHANNEL, TEAM_ID, USER, conversation, make_settings, settle, start_bot
 from tests.test_stop import SLOW, streaming_reply
 
 
@@ -85,3 +86,70 @@ async def test_a_question_taken_by_a_process_that_died_is_answered_by_a_live_one
     assert fake_slack.thread_text(CHANNEL, ts) == ["Answered after all."]
     assert row.error_kind is None
     assert len(fake_anthropic.message_requests) == 1
+
+
+@pytest.mark.both_databases
+async def test_two_replicas_share_one_slack_write_budget_and_draw_no_429s(
+    fake_slack: FakeSlack, fake_anthropic: FakeAnthropic, database_url: str
+) -> None:
+    # The load one process carries without a 429 (tests/test_faults.py), split across two
+    # replicas: each alone would spend the whole budget; together they must not pass it.
+    fake_slack.buckets = {"chat.update": (3, 2.0)}
+    settings = make_settings(
+        fake_slack,
+        fake_anthropic,
+        database_url,
+        slack_updates_per_minute=120,
+        slack_update_burst=3,
+        stream_edit_interval=0.2,
+    )
+    words = [[f"r{k}-{i} " for i in range(15)] for k in range(6)]
+    fake_anthropic.enqueue(*(Reply(chunks=w, delay=0.1) for w in words))
+    async with start_bot(settings) as one, start_bot(settings) as two:
+        mentions = [await (one, two)[k % 2].mention("go", channel=f"C1{k}") for k in range(6)]
+        await one.wait_for_usage(6, timeout=60)
+
+    assert fake_slack.ratelimited_count == 0
+    updates = [c.at for c in fake_slack.calls_to("chat.update")]
+    for i, start in enumerate(updates):
+        for j in range(i, len(updates)):
+            assert j - i + 1 <= 3 + (updates[j] - start) * 2.0 + 1e-6
+    shown = sorted(fake_slack.thread(m.channel, m.ts)[0].shown for m in mentions)
+    assert shown == sorted("".join(w).strip() for w in words)  # every reply whole
+
+
+@pytest.mark.both_databases
+async def test_an_ask_command_and_a_continue_click_taken_by_a_process_that_died_are_answered(
+    fake_slack: FakeSlack, fake_anthropic: FakeAnthropic, database_url: str
+) -> None:
+    settings = make_settings(fake_slack, fake_anthropic, database_url, recovery_after_seconds=0.6)
+    fake_anthropic.enqueue(Reply(text="Asked and answered."), Reply(text="And continued."))
+    thread = fake_slack.add_message(CHANNEL, "an earlier answer")
+    target = ContinueTarget(CHANNEL, thread, thread, USER, "long")
+    async with start_bot(settings) as bot:
+        store = bot.running.store
+        # Another process acknowledged both to Slack, then died before posting anything.
+        for key, kept in (
+            ("command:T0DEAD", ask_payload("command:T0DEAD", TEAM_ID, CHANNEL, USER, "why?")),
+            (
+                "action:T0DEAD2:1",
+                continue_payload("action:T0DEAD2:1", TEAM_ID, USER, target.encode(), thread),
+            ),
+        ):
+            assert await store.claim_event(key, TEAM_ID, "command")
+            await store.keep_question(key, "a-process-that-died", kept)
+        rows = await bot.wait_for_usage(2)
+        await settle(0.5)
+
+    assert len(rows) == 2
+    [post] = [
+        c for c in fake_slack.calls_to("chat.postMessage") if "asked: why?" in c.params["text"]
+    ]
+    assert post.params["text"] == f"<@{USER}> asked: why?"
+    [asked] = [m for m in fake_slack.messages[CHANNEL].values() if m.text == post.params["text"]]
+    # Both answered, each in its own thread (which got which script depends on timing).
+    shown = fake_slack.thread_text(CHANNEL, asked.ts) + fake_slack.thread_text(CHANNEL, thread)
+    assert sorted(shown) == ["And continued.", "Asked and answered."]
+    prompts = [conversation(r.body)[-1]["content"] for r in fake_anthropic.message_requests]
+    assert any(p.endswith("why?") for p in prompts)
+    assert any(p.endswith(CONTINUE_PROMPT) for p in prompts)

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from bot.config import Settings
-from bot.slack.listeners import STOP_REFUSED
-from bot.slack.text import WORKING_TEXT
+from bot.slack.text import STOP_REFUSED, WORKING_TEXT
 from bot.slack.views import STOP_ACTION_ID
 from tests.fakes.anthropic import FakeAnthropic, Reply
 from tests.fakes.slack import FakeSlack, Message

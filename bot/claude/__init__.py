@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from typing import Any
 
 import anthropic
@@ -28,6 +28,7 @@ from bot.claude.failures import (
     status_failure,
 )
 from bot.claude.files import Uploaded, file_block, upload
+from bot.claude.limits import LimitSignal, WatchRateLimits
 from bot.claude.thinking import ThinkingPlan
 from bot.claude.types import Attachment, Deadlines, Finished, Prompt, Role, Usage
 from bot.errors import ClaudeError, ClaudeFailure
@@ -38,6 +39,7 @@ __all__ = [
     "Claude",
     "Deadlines",
     "Finished",
+    "LimitSignal",
     "Prompt",
     "Role",
     "ThinkingPlan",
@@ -57,14 +59,23 @@ class Claude:
 
     @classmethod
     def connect(
-        cls, *, api_key: str, base_url: str | None, max_retries: int, timeout: float
+        cls,
+        *,
+        api_key: str,
+        base_url: str | None,
+        max_retries: int,
+        timeout: float,
+        on_limits: Callable[[LimitSignal], None] | None = None,
     ) -> Claude:
+        """`on_limits` hears what every answer says of the organisation's rate limits."""
+        watch = [WatchRateLimits(on_limits)] if on_limits is not None else []
         client = anthropic.AsyncAnthropic(
             api_key=api_key,
             base_url=base_url,
             max_retries=max_retries,
             timeout=httpx2.Timeout(timeout, connect=min(timeout, 10.0)),
-            middleware=[NoRetryAtSpendLimit()],
+            # Outermost first: the watch sees each answer as NoRetryAtSpendLimit left it.
+            middleware=[*watch, NoRetryAtSpendLimit()],
         )
         return cls(client)
 

@@ -14,7 +14,7 @@ from bot.engine.admission import Refused, ReplySettings
 from bot.engine.engine import Engine, EngineParts
 from bot.engine.events import Ask, Ended, Event, Text
 from bot.engine.inflight import InFlight
-from bot.engine.turns import Turn
+from bot.engine.turns import Turn, Waited
 
 __all__ = [
     "Ask",
@@ -28,4 +28,5 @@ __all__ = [
     "ReplySettings",
     "Text",
     "Turn",
+    "Waited",
 ]

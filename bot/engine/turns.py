@@ -2,6 +2,7 @@
 
     turn = await engine.admit(ask)           # a Refused costs nothing and says why
     async with turn:                         # whatever happens, the turn is recorded once
+        await turn.wait_for_slot(on_place)   # beyond the capacity: its turn in the queue
         await turn.start(shown=...)          # question + streaming reply stored, Claude called
         async for event in turn.events():    # Text ... Ended
             render(event)
@@ -16,7 +17,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from enum import StrEnum
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +38,12 @@ log = logging.getLogger(__name__)
 
 # How often a streaming turn's text and usage are saved, for crash recovery.
 PROGRESS_SECONDS = 1.0
+
+
+class Waited(StrEnum):
+    READY = "ready"  # it may start
+    TIMED_OUT = "timed_out"  # QUEUE_WAIT_SECONDS passed in the queue
+    STOPPED = "stopped"  # a Stop while it waited
 
 
 class Turn:
@@ -61,6 +69,43 @@ class Turn:
         self._ending: str | None = None  # "interrupted" | "cancelled"
         self._ended: Ended | None = None
         self._warnings: tuple[str, ...] = ()
+        self._waiting: asyncio.Task[bool] | None = None
+        self._queued = False
+
+    @property
+    def stopped_by(self) -> str | None:
+        return self._stopped_by
+
+    @property
+    def queue_wait(self) -> float:
+        """How long a question may wait in the queue before it is given up."""
+        return self._admitted.slot.within
+
+    @property
+    def ahead(self) -> int | None:
+        """Questions ahead of this one in the queue; None when it may start at once."""
+        return self._admitted.slot.ahead
+
+    async def wait_for_slot(self, on_place: Callable[[int], None] = lambda ahead: None) -> Waited:
+        """Wait for this question's turn in the fair queue. `on_place` hears its new place
+        as it moves (it must not block). Nothing is stored or billed until it starts."""
+        metrics = self._parts.metrics
+        if self.ahead is None:
+            return Waited.READY
+        self._queued = True
+        started = time.monotonic()
+        waiting = self._waiting = asyncio.create_task(self._admitted.slot.wait(on_place))
+        try:
+            await asyncio.wait({waiting})
+        finally:
+            waiting.cancel()  # only if our caller was cancelled: the wait is over anyway
+            self._waiting = None
+        waited = Waited.STOPPED
+        if not waiting.cancelled():
+            waited = Waited.READY if waiting.result() else Waited.TIMED_OUT
+        metrics.queue_wait.observe(time.monotonic() - started)
+        metrics.queue_outcomes.labels(waited.value).inc()
+        return waited
 
     async def __aenter__(self) -> Turn:
         return self
@@ -91,6 +136,10 @@ class Turn:
         `thread` names a new conversation (an `Ask` without one); `shown` is the surface's
         record of where the answer is visible, handed back to it if this process dies.
         """
+        if self.ahead is not None:
+            raise RuntimeError("a question in the queue starts after wait_for_slot says READY")
+        if not self._queued:
+            self._parts.metrics.queue_wait.observe(0)
         ask = self.ask
         name = thread or ask.thread
         if not name:
@@ -142,6 +191,8 @@ class Turn:
         """A person's Stop: cancel the Claude request at once; the turn ends as stopped."""
         if self._stopped_by is None and self._ending is None:
             self._stopped_by = user_id
+        if self._waiting is not None:
+            self._waiting.cancel()
         if self._task is not None and self._streaming:
             self._task.cancel()
 

@@ -20,7 +20,8 @@ from typing import Any
 from aiohttp import web
 
 from bot.cost.prices import usd
-from bot.engine import Ask, Ended, Engine, Refused, Turn
+from bot.engine import Ask, Ended, Engine, Refused, Turn, Waited
+from bot.engine.limits import queue_timed_out
 from bot.store import UsageRow
 
 API = "api"  # the ledger's team, channel and user for this surface
@@ -65,6 +66,10 @@ class ChatApi:
         if isinstance(turn, Refused):
             return _refusal(turn)
         async with turn:
+            if await turn.wait_for_slot() is not Waited.READY:
+                return _error(
+                    503, "busy", queue_timed_out(turn.queue_wait), **{"Retry-After": "30"}
+                )
             await turn.start(thread=thread or f"{chat.user}/once-{secrets.token_hex(8)}")
             if chat.stream:
                 return await self._stream(request, turn)

@@ -16,21 +16,20 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.cost.usage_command import UsageCommand
+from bot.slack.buttons import Buttons
 from bot.slack.claims import claim_once, event_key, message_key, retry_num
 from bot.slack.history import Me
-from bot.slack.responder import Question, Responder, question_payload
-from bot.slack.stops import StopResult
+from bot.slack.questions import Question, ask_payload, question_payload
+from bot.slack.responder import Responder
 from bot.slack.text import (
     ASK_HELP,
     CANNOT_POST,
-    CONTINUE_REFUSED,
     EMPTY_MENTION_TEXT,
     NEW_MESSAGE_SUBTYPES,
     RESET_DONE,
-    STOP_REFUSED,
     strip_bot_mention,
 )
-from bot.slack.views import CONTINUE_ACTION_ID, STOP_ACTION_ID, ContinueTarget
+from bot.slack.views import CONTINUE_ACTION_ID, STOP_ACTION_ID
 from bot.store import Store
 
 log = logging.getLogger(__name__)
@@ -73,8 +72,9 @@ class Listeners:
             app.event(name)(getattr(self, handler))
         for name, handler in COMMAND_HANDLERS.items():
             app.command(name)(getattr(self, handler))
-        app.action(STOP_ACTION_ID)(self.on_stop)
-        app.action(CONTINUE_ACTION_ID)(self.on_continue)
+        buttons = Buttons(self._store, self._responder)
+        app.action(STOP_ACTION_ID)(buttons.on_stop)
+        app.action(CONTINUE_ACTION_ID)(buttons.on_continue)
         app.error(self.on_error)
 
     async def on_mention(
@@ -168,6 +168,9 @@ class Listeners:
             await ack(text=RESET_DONE)
             return
         await ack()
+        # Acknowledged, so never lost: a live process answers it if this one dies first.
+        kept = ask_payload(key, team_id, channel_id, user_id, text)
+        await self._store.keep_question(key, self._responder.owner, kept)
         posted = await self._responder.ask(
             team_id=team_id, channel_id=channel_id, user_id=user_id, text=text, claim=key
         )
@@ -183,51 +186,12 @@ class Listeners:
         )
         await respond(text=answer.text, blocks=answer.blocks or None, response_type="ephemeral")
 
-    async def on_stop(self, ack: AsyncAck, body: dict[str, Any]) -> None:
-        await ack()
-        if not await self._claim_action(body):
-            return
-        action = (body.get("actions") or [{}])[0]
-        user_id = str((body.get("user") or {}).get("id") or "")
-        result = await self._responder.stop(str(action.get("value") or ""), user_id)
-        if result is StopResult.REFUSED:
-            container = body.get("container") or {}
-            channel = str((body.get("channel") or {}).get("id") or container.get("channel_id"))
-            await self._responder.tell(channel, user_id, container.get("thread_ts"), STOP_REFUSED)
-
-    async def on_continue(self, ack: AsyncAck, body: dict[str, Any]) -> None:
-        self._responder.track()
-        await ack()
-        if not await self._claim_action(body):
-            return
-        action = (body.get("actions") or [{}])[0]
-        target = ContinueTarget.decode(str(action.get("value") or ""))
-        user_id = str((body.get("user") or {}).get("id") or "")
-        team_id = str((body.get("team") or {}).get("id") or "")
-        if target is None:
-            return
-        if not await self._responder.may_act_for(target.asker, user_id):
-            await self._responder.tell(target.channel, user_id, target.thread, CONTINUE_REFUSED)
-            return
-        message = body.get("message") or {}
-        container = body.get("container") or {}
-        # One continuation per button: take it away before answering.
-        ts = str(container.get("message_ts") or message.get("ts"))
-        await self._responder.remove_controls(target.channel, ts, message)
-        await self._responder.carry_on(target, team_id, user_id, after=ts)
-
     async def on_error(self, error: Exception, body: dict[str, Any]) -> None:
         log.error(
             "unhandled error in a listener (%s)",
             body.get("event_id") or body.get("type"),
             exc_info=error,
         )
-
-    async def _claim_action(self, body: dict[str, Any]) -> bool:
-        action = (body.get("actions") or [{}])[0]
-        key = f"action:{body.get('trigger_id')}:{action.get('action_ts') or action.get('value')}"
-        team_id = str((body.get("team") or {}).get("id") or "")
-        return await claim_once(self._store, key, team_id, "action")
 
     async def _claim(
         self, body: dict[str, Any], event: dict[str, Any], request: AsyncBoltRequest

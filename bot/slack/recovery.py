@@ -1,4 +1,5 @@
-"""Closing the Slack messages of a reply whose process died: the text so far, and a note.
+"""Closing the Slack messages of a reply whose process died: the text so far, and a note;
+and answering the questions it took but never answered.
 
 The engine adopts the orphaned turn and records it; this only fixes what people see, so
 nobody is left looking at "writing…" and a Stop button that no process will ever answer.
@@ -7,12 +8,15 @@ nobody is left looking at "writing…" and a Stop button that no process will ev
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from bot.engine.progress import Progress
+from bot.slack.questions import question_from
 from bot.slack.relay import INTERRUPTED_NOTE
+from bot.slack.responder import Responder
 from bot.slack.scheduler import FINAL, SlackWriter
 from bot.slack.text import split_markdown
-from bot.slack.views import final_view
+from bot.slack.views import ContinueTarget, final_view
 from bot.store import Orphan
 
 log = logging.getLogger(__name__)
@@ -44,3 +48,24 @@ class SlackCloser:
                 await self._writer.post(
                     channel=channel, thread_ts=thread, text=view.text, blocks=view.blocks
                 )
+
+
+async def answer_kept(responder: Responder, payload: dict[str, Any]) -> None:
+    """A question a process that died took and never answered (recovery's asker): a
+    mention or message, an `/ask` or a Continue click (bot.slack.questions)."""
+    responder.track()
+    p, command = payload, payload.get("command")
+    if command == "ask":
+        await responder.ask(
+            team_id=p["team_id"],
+            channel_id=p["channel_id"],
+            user_id=p["user_id"],
+            text=p["text"],
+            claim=p["claim"],
+        )
+    elif command == "continue":
+        target = ContinueTarget.decode(str(p["target"]))
+        if target is not None:
+            await responder.carry_on(target, p["team_id"], p["user_id"], p["after"], p["claim"])
+    else:
+        await responder.answer(question_from(payload))

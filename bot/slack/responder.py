@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import secrets
-from dataclasses import asdict, dataclass
 from typing import Any
 
 from slack_sdk.errors import SlackApiError
@@ -18,13 +17,21 @@ from bot.engine import Ask, Attachment, Engine, Refused, Turn
 from bot.metrics import Metrics
 from bot.slack.admins import Admins
 from bot.slack.files import FileReader
-from bot.slack.history import Me, Read, ThreadHistory
+from bot.slack.history import Read, ThreadHistory
+from bot.slack.questions import SURFACE, Question
+from bot.slack.queued import Placeholder
 from bot.slack.refusals import is_refusal
 from bot.slack.relay import Relay, RelayResult
 from bot.slack.scheduler import FINAL, SLACK_ERRORS, SlackWriter
 from bot.slack.stops import ActiveReplies, StopResult
 from bot.slack.text import escape_mrkdwn
-from bot.slack.views import ContinueTarget, shorten, without_controls, working_view
+from bot.slack.views import (
+    ContinueTarget,
+    queued_view,
+    shorten,
+    without_controls,
+    working_view,
+)
 from bot.store import Place
 
 log = logging.getLogger(__name__)
@@ -34,7 +41,6 @@ ASKED_PREVIEW_LIMIT = 2900
 CONTINUE_PROMPT = (
     "Please continue your previous answer exactly where it stopped, without repeating."
 )
-SURFACE = "slack"
 HISTORY_FAILED = (
     "I couldn't read this thread's earlier messages from Slack, so I answered from what I "
     "already knew of it."
@@ -43,34 +49,6 @@ HISTORY_LIMITED = (
     "Slack lets me read a thread's history only once a minute, so I answered from what I "
     "already knew of this thread."
 )
-
-
-@dataclass(frozen=True)
-class Question:
-    team_id: str
-    channel_id: str
-    thread_ts: str  # the conversation: the thread's ts (a DM's main view: the message's own)
-    user_id: str
-    text: str
-    ts: str
-    # Where the reply goes: a thread's ts, or None for the channel itself (a DM's main view).
-    reply_thread_ts: str | None
-    kind: str | None = None  # a question kind decided already (a continuation keeps its own)
-    claim: str | None = None  # the Slack event, command or click this answers
-    files: tuple[dict[str, Any], ...] = ()  # Slack file objects shared with the question
-    me: Me | None = None  # the bot, to tell its own messages in the thread's history
-
-
-def question_payload(q: Question) -> dict[str, Any]:
-    """A question as JSON, kept with its claim: what a live process needs to answer it."""
-    return {"surface": SURFACE, **asdict(q)}
-
-
-def question_from(payload: dict[str, Any]) -> Question:
-    fields = {k: v for k, v in payload.items() if k != "surface"}
-    me = fields.pop("me", None)
-    files = tuple(fields.pop("files", None) or ())
-    return Question(**fields, files=files, me=Me(**me) if me else None)
 
 
 class Responder:
@@ -98,11 +76,6 @@ class Responder:
     def owner(self) -> str:
         """This process's id: the owner of the questions it takes."""
         return self._engine.parts.owner
-
-    async def answer_again(self, payload: dict[str, Any]) -> None:
-        """A question a process that died took and never answered (recovery's asker)."""
-        self.track()
-        await self.answer(question_from(payload))
 
     def track(self) -> None:
         """Count the calling listener in, for shutdown, from its first moment."""
@@ -134,6 +107,7 @@ class Responder:
                 posted = await self._writer.post(channel=channel_id, text=shown)
             except SlackApiError as error:
                 if is_refusal(error):
+                    await self._engine.claim_done(claim)
                     return False
                 raise
             ts = str(posted["ts"])
@@ -141,7 +115,12 @@ class Responder:
         return True
 
     async def carry_on(
-        self, target: ContinueTarget, team_id: str, user_id: str, after: str | None = None
+        self,
+        target: ContinueTarget,
+        team_id: str,
+        user_id: str,
+        after: str | None = None,
+        claim: str | None = None,
     ) -> None:
         """The Continue button: a new reply in the same conversation, where the last stopped.
         `after` is the message the button was on: the question sorts right after it."""
@@ -154,6 +133,7 @@ class Responder:
             after or target.conversation,
             target.thread,
             kind=target.kind,
+            claim=claim,
         )
         await self.answer(question)
 
@@ -212,7 +192,8 @@ class Responder:
     ) -> RelayResult | None:
         ask = turn.ask
         stop_key = f"{secrets.token_hex(8)}:{ask.user_id}"
-        working = working_view(stop_key)
+        waits = turn.ahead is not None
+        working = queued_view(stop_key, turn.ahead or 0) if waits else working_view(stop_key)
         try:
             posted = await self._writer.post(
                 channel=ask.channel_id,
@@ -226,6 +207,14 @@ class Responder:
             log.exception("could not post the working reply channel=%s", ask.channel_id)
             return None
         reply_ts = str(posted["ts"])
+        if waits:
+            self.replies.add(stop_key, turn, ask.user_id)  # a Stop may end the wait
+            try:
+                placeholder = Placeholder(self._writer, ask.channel_id, reply_ts, stop_key)
+                if not await placeholder.wait_in_line(turn):
+                    return None
+            finally:
+                self.replies.remove(stop_key)
         await turn.start(
             thread=thread,
             question_ts=question_ts,

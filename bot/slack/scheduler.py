@@ -25,14 +25,16 @@ import aiohttp
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.slack.rates import Bucket, WriteRates
+from bot.slack.rates import BucketSpec, LocalBudget, WriteBudget, WriteRates
 
 log = logging.getLogger(__name__)
 
 # What a Slack call can fail with, short of a bug: Slack's answer, or the network's.
 SLACK_ERRORS = (SlackClientError, aiohttp.ClientError, OSError, TimeoutError)
 
-FINAL, FIRST, INTERIM = 0, 1, 2  # priorities: lower goes first
+# Priorities, lower first: a reply's end, its first text, its text so far, then a waiting
+# question's place in line (only when nothing more useful waits for the budget).
+FINAL, FIRST, INTERIM, QUEUED = 0, 1, 2, 3
 # Non-final writes leave room in the edit budget for the final writes of the replies that
 # are streaming (one each, up to the burst), so an answer that ends is shown whole at once.
 # A reply whose text has not been refreshed for this long may dip into that reserve.
@@ -65,6 +67,7 @@ class SlackWriter:
         *,
         clock: Callable[[], float] = time.monotonic,
         on_rate_limited: Callable[[str], None] | None = None,
+        budget: WriteBudget | None = None,
     ) -> None:
         # The client must not retry 429s itself: pausing the method here is what keeps
         # every other reply from running into the same limit.
@@ -72,7 +75,8 @@ class SlackWriter:
         self._rates = rates
         self._clock = clock
         self._on_rate_limited = on_rate_limited
-        self._buckets: dict[tuple[str, str], Bucket] = {}
+        # Shared by every replica in production (bot.slack.shared_budget).
+        self._budget = budget or LocalBudget(clock)
         self._pending: dict[str, _Write] = {}
         self._busy: set[str] = set()
         self._order = itertools.count()
@@ -164,32 +168,38 @@ class SlackWriter:
     async def _run(self) -> None:
         while True:
             self._wake.clear()
-            delay = self._dispatch()
+            delay = await self._dispatch()
             if delay is None:
                 await self._wake.wait()
             else:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=delay)
 
-    def _dispatch(self) -> float | None:
+    async def _dispatch(self) -> float | None:
         """Start every write the budgets allow; return how long until the next may go."""
         soonest: float | None = None
+        refused: dict[str, float] = {}  # a bucket's smallest reserve refused in this pass
         for write in sorted(self._pending.values(), key=lambda w: (w.priority, w.since, w.order)):
             if write.done.cancelled():  # nobody wants this version any more
-                del self._pending[write.key]
+                if self._pending.get(write.key) is write:
+                    del self._pending[write.key]
                 continue
             if write.key in self._busy or len(self._busy) >= MAX_IN_FLIGHT:
                 continue
-            now = self._clock()
-            bucket = self._bucket(write.method, write.channel)
-            wait = bucket.wait(now, reserve=self._reserve(write, bucket, now))
+            spec = self._spec(write.method, write.channel)
+            reserve = self._reserve(write, spec)
+            if spec.key in refused and reserve >= refused[spec.key]:
+                continue  # the bucket said no to as little a reserve already
+            wait = await self._budget.take(spec, reserve)
             if wait > 0:
+                refused[spec.key] = min(reserve, refused.get(spec.key, reserve))
                 soonest = wait if soonest is None else min(soonest, wait)
                 continue
-            bucket.take(now)
-            del self._pending[write.key]
-            self._busy.add(write.key)
-            task = asyncio.create_task(self._send(write))
+            # A newer version of the message may have come while the budget was asked:
+            # it goes instead (older versions' waiters get its result).
+            current = self._pending.pop(write.key, write)
+            self._busy.add(current.key)
+            task = asyncio.create_task(self._send(current))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         return soonest
@@ -215,13 +225,13 @@ class SlackWriter:
             self._busy.discard(write.key)
             self._wake.set()
 
-    def _reserve(self, write: _Write, bucket: Bucket, now: float) -> float:
+    def _reserve(self, write: _Write, spec: BucketSpec) -> float:
         if write.priority == FINAL or write.method != "chat.update":
             return 0.0
-        if now - write.since >= STARVED_AFTER_SECONDS:
+        if self._clock() - write.since >= STARVED_AFTER_SECONDS:
             return 0.0
         # Never the whole bucket: a reply's first text can still get through between finals.
-        return min(bucket.capacity - 1, float(self._streams))
+        return min(spec.capacity - 1, float(self._streams))
 
     def _rate_limited(self, write: _Write, error: SlackApiError) -> None:
         # Pause the method for Retry-After and send this write again (unless a newer one
@@ -229,32 +239,28 @@ class SlackWriter:
         if self._on_rate_limited is not None:
             self._on_rate_limited(write.method)
         retry_after = float(error.response.headers.get("Retry-After", 1) or 1)
-        self._bucket(write.method, write.channel).pause(self._clock(), retry_after)
+        pause = asyncio.create_task(
+            self._budget.pause(self._spec(write.method, write.channel), retry_after)
+        )
+        self._tasks.add(pause)
+        pause.add_done_callback(self._tasks.discard)
         newer = self._pending.get(write.key)
         if newer is None:
             self._pending[write.key] = write
         else:
             newer.done.add_done_callback(lambda f: _relay_result(f, write.done))
 
-    def _bucket(self, method: str, channel: str) -> Bucket:
+    def _spec(self, method: str, channel: str) -> BucketSpec:
         # Our count runs a little slower than Slack's, so that the moment a token exists here
         # it surely exists there too (Slack counts when a request arrives, a little later).
-        b = WriteRates(
-            update_per_minute=self._rates.update_per_minute * SAFETY,
-            update_burst=self._rates.update_burst,
-            post_per_second=self._rates.post_per_second * SAFETY,
-            post_burst=self._rates.post_burst,
-            ephemeral_per_minute=self._rates.ephemeral_per_minute * SAFETY,
-        )
-        key = (method, channel if method == "chat.postMessage" else "")
-        if key not in self._buckets:
-            if method == "chat.postMessage":
-                self._buckets[key] = Bucket(b.post_burst, b.post_per_second)
-            elif method == "chat.postEphemeral":
-                self._buckets[key] = Bucket(b.ephemeral_per_minute / 6, b.ephemeral_per_minute / 60)
-            else:  # chat.update, chat.delete: Tier 3, per workspace
-                self._buckets[key] = Bucket(b.update_burst, b.update_per_minute / 60)
-        return self._buckets[key]
+        r = self._rates
+        if method == "chat.postMessage":  # Slack's special limit: per channel
+            return BucketSpec(f"{method}:{channel}", r.post_burst, r.post_per_second * SAFETY)
+        if method == "chat.postEphemeral":
+            per_second = r.ephemeral_per_minute * SAFETY / 60
+            return BucketSpec(method, r.ephemeral_per_minute / 6, per_second)
+        # chat.update, chat.delete: Tier 3, per workspace
+        return BucketSpec(method, r.update_burst, r.update_per_minute * SAFETY / 60)
 
 
 def _settle(

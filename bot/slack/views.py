@@ -1,5 +1,6 @@
 """What a reply message shows at each stage, as Slack payloads. Pure.
 
+- queued: the placeholder while the question waits its turn, with its place and a Stop button;
 - working: the placeholder while Claude has not written anything yet, with a Stop button;
 - interim: mrkdwn of the text so far in a section block, with the Stop button;
 - final: the answer as standard Markdown in a `markdown` block, mrkdwn fallback text, no button.
@@ -88,6 +89,14 @@ def stop_button(stop_key: str) -> dict[str, Any]:
             }
         ],
     }
+
+
+def queued_view(stop_key: str, ahead: int) -> View:
+    if ahead <= 0:
+        place = "yours is next"
+    else:
+        place = f"{ahead} question{'s' if ahead != 1 else ''} ahead of yours"
+    return _with_controls(f":hourglass: _Many questions at once: {place}._", stop_key)
 
 
 def working_view(stop_key: str | None) -> View:

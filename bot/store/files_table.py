@@ -1,13 +1,14 @@
 """Tables of what is kept of Slack beyond the turns (kept apart: models.py is full): files
 uploaded to Anthropic's Files API, how far each thread has been read, Stop clicks, and the
-requests people started (rate limits)."""
+requests people started (rate limits, the fair queue, and how many may be in flight)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, DateTime, Index, Integer, String, UniqueConstraint
+from sqlalchemy import Boolean, DateTime, Float, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.sql.expression import false
 
 from bot.store.models import Base, utcnow
 
@@ -55,7 +56,10 @@ class StopRequest(Base):
 
 class RequestSlot(Base):
     """A Claude request a person started: counted for the per-minute limit, and in flight
-    until done (or, for a process that died, until it expires). Shared by every replica."""
+    until done (or, for a process that died, until it expires). Shared by every replica.
+
+    A request beyond the number allowed in flight waits (`waiting`) in the fair queue; its
+    process (`owner`) shows it is still waiting by refreshing `seen_at`."""
 
     __tablename__ = "request_slots"
     __table_args__ = (
@@ -68,3 +72,31 @@ class RequestSlot(Base):
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     done: Mapped[bool] = mapped_column(Boolean, default=False)
+    waiting: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    owner: Mapped[str | None] = mapped_column(String(64))
+    seen_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Capacity(Base):
+    """How many Claude requests may be in flight, learnt from Anthropic's own limits and
+    shared by every replica (one row: "claude")."""
+
+    __tablename__ = "capacity"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    allowed: Mapped[float] = mapped_column(Float)  # requests in flight at once
+    paused_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class SlackWriteBudget(Base):
+    """A token bucket of Slack's rate limits (one per app token, method and, for posts,
+    channel), shared by every replica so that together they stay within what Slack allows.
+    Times are Unix seconds: replicas on several machines share the wall clock."""
+
+    __tablename__ = "slack_write_budgets"
+
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    tokens: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[float] = mapped_column(Float)
+    paused_until: Mapped[float] = mapped_column(Float, default=0.0)

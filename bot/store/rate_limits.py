@@ -1,8 +1,9 @@
 """Rate limits kept in the database, so that replicas together allow what one process would:
-requests per person per minute, and requests in flight overall and per person.
+requests per person per minute, requests in flight per person, and requests in flight
+overall, where a request beyond the capacity waits in the fair queue (bot.store.queue).
 
-Taking a slot is one transaction that no other take interleaves with (an advisory lock on
-PostgreSQL; on SQLite the write lock its first INSERT takes), like the budget holds.
+Every change is one transaction that no other interleaves with (an advisory lock on
+PostgreSQL; on SQLite the write lock its first INSERT or UPDATE takes), like budget holds.
 """
 
 from __future__ import annotations
@@ -10,10 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.store.files_table import RequestSlot
+from bot.store.queue import STALE, Adjustment, capacity, lock, settle
 
 WINDOW = timedelta(seconds=60)
 KEEP = timedelta(hours=1)  # rows older than this count for nothing
@@ -22,18 +24,26 @@ KEEP = timedelta(hours=1)  # rows older than this count for nothing
 @dataclass(frozen=True)
 class Limits:
     per_minute: int
-    concurrent: int
+    concurrent: int  # the most in flight, whatever Anthropic allows
     per_user_concurrent: int
 
 
 @dataclass(frozen=True)
 class Over:
-    """The limit a request would pass: "per_minute" | "user_busy" | "busy", the count it
-    found, and for per_minute when the oldest request of the window leaves it."""
+    """The limit a request would pass: "per_minute" | "user_busy", the count it found, and
+    for per_minute when the oldest request of the window leaves it."""
 
     reason: str
     count: int
     frees_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Taken:
+    """A slot: in flight at once, or waiting with `ahead` requests before it."""
+
+    id: int
+    ahead: int | None = None  # None: in flight
 
 
 class RateStore:
@@ -41,19 +51,21 @@ class RateStore:
         self._sessions = sessions
 
     async def take(
-        self, user_id: str, limits: Limits, *, now: datetime, seconds: float
-    ) -> int | Over:
-        """A slot for a request of `user_id` (its id), or the limit it would pass. A slot
-        never given back (its process died) stops counting as in flight after `seconds`."""
+        self, user_id: str, limits: Limits, *, now: datetime, seconds: float, owner: str
+    ) -> Taken | Over:
+        """A slot for a request of `user_id`, or the limit it would pass. A slot never given
+        back (its process died) stops counting as in flight after `seconds`."""
         async with self._sessions() as session:
             await session.begin()
-            if (await session.connection()).dialect.name == "postgresql":
-                await session.execute(text("SELECT pg_advisory_xact_lock(hashtext('slots'))"))
+            await lock(session)
             slot = RequestSlot(
                 user_id=user_id,
                 started_at=now,
                 expires_at=now + timedelta(seconds=seconds),
                 done=False,
+                waiting=True,  # in line behind whoever waits already; `settle` decides
+                owner=owner,
+                seen_at=now,
             )
             session.add(slot)
             await session.flush()
@@ -61,16 +73,54 @@ class RateStore:
             if over is not None:
                 await session.rollback()
                 return over
+            allowed, paused = await capacity(session, limits.concurrent, now)
+            places = await settle(session, now=now, allowed=allowed, paused=paused, seconds=seconds)
             await session.execute(delete(RequestSlot).where(RequestSlot.started_at < now - KEEP))
             await session.commit()
-            return slot.id
+            return Taken(slot.id, places.get(slot.id))
+
+    async def tick(
+        self,
+        owner: str,
+        ids: list[int],
+        *,
+        ceiling: int,
+        now: datetime,
+        seconds: float,
+        change: Adjustment | None = None,
+    ) -> dict[int, int | None]:
+        """For the waiting requests `ids` of process `owner`: None for each now in flight,
+        else how many are ahead of it. An id missing from the answer was given up."""
+        async with self._sessions() as session:
+            await session.begin()
+            await lock(session)
+            if ids:
+                await session.execute(
+                    update(RequestSlot)
+                    .where(RequestSlot.id.in_(ids), RequestSlot.owner == owner)
+                    .values(seen_at=now)
+                )
+            allowed, paused = await capacity(session, ceiling, now, change)
+            places = await settle(session, now=now, allowed=allowed, paused=paused, seconds=seconds)
+            present = set(
+                (await session.scalars(select(RequestSlot.id).where(RequestSlot.id.in_(ids)))).all()
+            )
+            await session.commit()
+        return {i: places.get(i) for i in ids if i in present}
 
     async def give_back(self, slot_id: int) -> None:
         """The request is over: no longer in flight (it still counts for its minute)."""
         async with self._sessions() as session, session.begin():
             await session.execute(
-                update(RequestSlot).where(RequestSlot.id == slot_id).values(done=True)
+                update(RequestSlot)
+                .where(RequestSlot.id == slot_id)
+                .values(done=True, waiting=False)
             )
+
+    async def allowed(self, ceiling: int, now: datetime) -> tuple[int, bool]:
+        """How many may be in flight now, and whether starts are paused (for /healthz)."""
+        async with self._sessions() as session, session.begin():
+            return await capacity(session, ceiling, now)
 
 
 async def _over(
@@ -84,13 +134,17 @@ async def _over(
     if count >= limits.per_minute:
         frees = oldest if oldest is None or oldest.tzinfo else oldest.replace(tzinfo=now.tzinfo)
         return Over("per_minute", int(count), None if frees is None else frees + WINDOW)
-    flying = select(func.count()).where(
-        others, RequestSlot.done.is_(False), RequestSlot.expires_at > now
+    # Waiting requests count too: the per-person cap bounds how many one person queues.
+    mine = select(func.count()).where(
+        others,
+        RequestSlot.user_id == user_id,
+        RequestSlot.done.is_(False),
+        or_(
+            RequestSlot.waiting.is_(False) & (RequestSlot.expires_at > now),
+            RequestSlot.waiting.is_(True) & (RequestSlot.seen_at >= now - STALE),
+        ),
     )
-    mine = int(await session.scalar(flying.where(RequestSlot.user_id == user_id)) or 0)
-    if mine >= limits.per_user_concurrent:
-        return Over("user_busy", mine)
-    total = int(await session.scalar(flying) or 0)
-    if total >= limits.concurrent:
-        return Over("busy", total)
+    count = int(await session.scalar(mine) or 0)
+    if count >= limits.per_user_concurrent:
+        return Over("user_busy", count)
     return None
