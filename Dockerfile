@@ -35,8 +35,10 @@ RUN groupadd --system --gid 10001 bot \
     && chown bot:bot /app/data
 USER 10001:10001
 
+# matplotlib (the App Home chart) keeps its font cache here: /app is not writable.
 ENV HOST=0.0.0.0 \
-    PORT=3000
+    PORT=3000 \
+    MPLCONFIGDIR=/tmp/matplotlib
 EXPOSE 3000
 
 # Liveness only: an unreachable Slack makes /readyz 503, never this check (no curl in the

@@ -57,6 +57,9 @@ test: lint
 bench: install-dev
 	PYTHONPATH=. $(PY) bench/reply_cost.py
 	PYTHONPATH=. $(PY) bench/slack_scheduler.py
+	PYTHONPATH=. $(PY) bench/startup.py
+	@echo "30, 100 and 300 mentions at once, one process and two replicas (about 20 minutes):"
+	PYTHONPATH=. $(PY) bench/crowd.py
 
 bench-usage: install-dev
 	PYTHONPATH=. $(PY) bench/usage_report.py

@@ -18,6 +18,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.config import Settings, load_admin_settings, load_database_settings, load_settings
+from bot.config_base import settings_source
 from bot.cost.reconcile import Format as ReconcileFormat
 from bot.cost.reconcile import compare
 from bot.cost.reconcile import render as render_reconciliation
@@ -32,7 +33,7 @@ from bot.cost.usage_cli import (
     opened_ledger,
     render,
 )
-from bot.errors import ClaudeError, ConfigError
+from bot.errors import ClaudeError, ConfigError, StartupError
 from bot.logs import setup_logging
 from bot.store.ledger import GroupBy
 from bot.store.migrate import upgrade
@@ -50,9 +51,11 @@ examples:
 SERVE_DESCRIPTION = """\
 Apply any pending database migrations, then start the bot. The HTTP server listens
 on HOST:PORT (default 0.0.0.0:3000) for Slack's events at /slack/events, the probes
-/livez, /readyz and /healthz, /metrics, and /chat when CHAT_API_TOKEN is set. With
-SLACK_APP_TOKEN set, Slack's events come over Socket Mode instead. Ctrl-C or SIGTERM
-stops it gracefully. No options: settings come from the environment and .env."""
+/livez, /readyz and /healthz, /metrics with METRICS_TOKEN (else on 127.0.0.1:9464,
+METRICS_PORT), and /chat when CHAT_API_TOKEN is set. With SLACK_APP_TOKEN set, Slack's
+events come over Socket Mode instead. A token or key Slack or Anthropic refuses stops it
+(exit code 2); Ctrl-C or SIGTERM stops it gracefully. No options: settings come from the
+environment and .env."""
 SERVE_EPILOG = """\
 examples:
   python -m bot serve
@@ -171,7 +174,8 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(usage_report(since, args.by, args.format, args.team))
         settings = load_settings()
         setup_logging(settings.log_level, settings.log_format, settings.secrets)
-        asyncio.run(serve(settings))
+        log.info("settings read from %s", settings_source())
+        return asyncio.run(serve(settings))
     except ConfigError as error:
         print(error, file=sys.stderr)
         return 2
@@ -183,7 +187,6 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 0
-    return 0
 
 
 def migrate() -> int:
@@ -244,7 +247,8 @@ def _emit(output: str) -> None:
         sys.stderr.close()
 
 
-async def serve(settings: Settings) -> None:
+async def serve(settings: Settings) -> int:
+    """Until SIGTERM/SIGINT (exit 0), a refused token or key (2), no port or database (1)."""
     # Imported here: the SDKs take seconds to import, which `usage` and `--help` need not wait.
     from bot.app import running_bot
 
@@ -262,13 +266,28 @@ async def serve(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, on_signal)
+    fatal: str | None = None
     try:
-        async with running_bot(settings):
+        async with running_bot(settings) as bot:
             started = True
-            await stop.wait()
-            log.info("shutting down")
+            waits = [asyncio.create_task(event.wait()) for event in (stop, bot.health.failed)]
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            for wait in waits:
+                wait.cancel()
+            if (fatal := bot.health.fatal) is None:
+                log.info("shutting down")
     except asyncio.CancelledError:
         log.info("start-up interrupted")
+    except (ConfigError, StartupError) as error:  # one line: what to fix
+        log.critical("%s", error)
+        return 2 if isinstance(error, ConfigError) else 1
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+    if fatal is not None:
+        log.critical("%s", fatal)
+        return 2
+    return 0
 
 
 def _first_line(error: BaseException) -> str:

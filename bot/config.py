@@ -7,6 +7,7 @@ each variable and where to get its value, so start-up never ends in a traceback.
 
 from __future__ import annotations
 
+import functools
 import re
 from decimal import Decimal
 from pathlib import Path
@@ -16,16 +17,24 @@ from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import NoDecode
 
 from bot.config_base import (
+    ANTHROPIC_HOSTS,
+    SLACK_HOSTS,
     AdminKey,
     AdminSettings,
     DatabaseSettings,
     _http_url,
+    check_api_key,
+    check_signing_secret,
+    check_token,
     ensure_sqlite_folder,
+    is_official,
     load_admin_settings,
     load_database_settings,
+    origin_of,
+    settings_source,
     sqlite_file,
 )
-from bot.config_hints import NO_SURFACE, NOT_SET, describe
+from bot.config_hints import NO_SURFACE, NOT_SET, describe, limit_problems, render
 from bot.errors import ConfigError
 
 __all__ = [
@@ -36,9 +45,12 @@ __all__ = [
     "load_admin_settings",
     "load_database_settings",
     "load_settings",
+    "settings_source",
     "sqlite_file",
 ]
 
+# /metrics on 127.0.0.1 when neither METRICS_PORT nor METRICS_TOKEN says otherwise.
+DEFAULT_METRICS_PORT = 9464
 # Dollars with at most 6 decimals (micro-dollars), as budgets are kept.
 Money = Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=6)]
 
@@ -61,15 +73,16 @@ class Settings(DatabaseSettings):
     """Everything the running bot needs."""
 
     # Optional only for an HTTP-only deployment (CHAT_API_TOKEN set): see _needed_for_http.
-    slack_bot_token: Annotated[str, Field(pattern=r"^xoxb-\S+$")] | None = None
+    slack_bot_token: str | None = None
     chat_api_token: Annotated[str, Field(min_length=16)] | None = None
-    # Declared before the signing secret: its validator reads whether Socket Mode is on.
-    slack_app_token: Annotated[str, Field(pattern=r"^xapp-\S+$")] | None = None
-    slack_signing_secret: Annotated[str | None, Field(validate_default=True)] = None
+    # Declared before the signing secret: its validators read whether Socket Mode is on and
+    # whether Slack is Slack's own (its secrets' shape).
+    slack_app_token: str | None = None
     slack_api_url: str = "https://slack.com/api/"
+    slack_signing_secret: Annotated[str | None, Field(validate_default=True)] = None
 
+    anthropic_base_url: str | None = None  # declared before the key, whose shape it decides
     anthropic_api_key: Annotated[str, Field(min_length=1)]
-    anthropic_base_url: str | None = None
     anthropic_admin_api_key: AdminKey | None = None
     anthropic_max_retries: Annotated[int, Field(ge=0, le=10)] = 2
     anthropic_timeout: Annotated[float, Field(gt=0)] = 600.0
@@ -91,7 +104,12 @@ class Settings(DatabaseSettings):
     host: str = "0.0.0.0"  # noqa: S104 - a server in a container listens on every interface
     port: Annotated[int, Field(ge=0, le=65535)] = 3000  # 0: any free port
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
-    log_format: Literal["json", "text"] = "json"
+    # auto: text when stderr is a terminal, else json (bot.logs).
+    log_format: Literal["auto", "json", "text"] = "auto"
+    # /metrics on the main port, to requests bearing it; without it, on METRICS_PORT.
+    metrics_token: Annotated[str, Field(min_length=16)] | None = None
+    # /metrics on 127.0.0.1 alone; unset: 9464 unless METRICS_TOKEN is set (then none).
+    metrics_port: Annotated[int, Field(ge=0, le=65535)] | None = None
     stream_edit_interval: Annotated[float, Field(ge=0.05, le=30)] = 1.0
     slack_updates_per_minute: Annotated[float, Field(gt=0)] = 50
     slack_update_burst: Annotated[float, Field(ge=1)] = 10
@@ -124,6 +142,11 @@ class Settings(DatabaseSettings):
     follow_ups: bool = True
     files_per_message: Annotated[int, Field(ge=0, le=20)] = 5
     bot_allowlist: Annotated[frozenset[str], NoDecode] = frozenset()
+
+    # Channels: on everywhere, or only where an admin turned the bot on (/ask settings on).
+    channels_default: Literal["on", "off"] = "on"
+    # Delete conversation text older than this many days (0: keep it); the ledger stays.
+    retention_days: Annotated[int, Field(ge=0)] = 0
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -162,6 +185,9 @@ class Settings(DatabaseSettings):
         "slack_app_token",
         "anthropic_base_url",
         "anthropic_admin_api_key",
+        "metrics_token",
+        "metrics_port",
+        "log_format",
         mode="before",
     )
     @classmethod
@@ -169,11 +195,33 @@ class Settings(DatabaseSettings):
         # `.env.example` copies leave optional variables as `NAME=`; that means "not set".
         return None if value == "" else value
 
+    @field_validator("slack_bot_token")
+    @classmethod
+    def _bot_token(cls, value: str | None) -> str | None:
+        others = {"xoxp-": "a user token", "xapp-": "an app-level token (SLACK_APP_TOKEN)"}
+        return None if value is None else check_token(value, "xoxb-", others)
+
+    @field_validator("slack_app_token")
+    @classmethod
+    def _app_token(cls, value: str | None) -> str | None:
+        others = {"xoxb-": "the bot token (SLACK_BOT_TOKEN)", "xoxp-": "a user token"}
+        return None if value is None else check_token(value, "xapp-", others)
+
+    @field_validator("anthropic_api_key")
+    @classmethod
+    def _api_key(cls, value: str, info: ValidationInfo) -> str:
+        official = "anthropic_base_url" not in info.data or is_official(
+            info.data["anthropic_base_url"], ANTHROPIC_HOSTS
+        )
+        return check_api_key(value, official)
+
     @field_validator("slack_signing_secret")
     @classmethod
     def _needed_for_http(cls, value: str | None, info: ValidationInfo) -> str | None:
         # Socket Mode needs no signing secret: Slack's socket, not a signature, vouches for
         # events. Without a bot token there is no Slack at all (an HTTP-only deployment).
+        if value:
+            check_signing_secret(value, is_official(info.data.get("slack_api_url"), SLACK_HOSTS))
         if not info.data.get("slack_bot_token"):
             if not info.data.get("chat_api_token"):
                 raise ValueError(NO_SURFACE)
@@ -210,6 +258,7 @@ class Settings(DatabaseSettings):
             self.anthropic_api_key,
             self.anthropic_admin_api_key,
             self.chat_api_token,
+            self.metrics_token,
         )
         return [v for v in values if v]
 
@@ -217,13 +266,24 @@ class Settings(DatabaseSettings):
     def socket_mode(self) -> bool:
         return self.slack_app_token is not None
 
+    @property
+    def metrics_local_port(self) -> int | None:
+        """Where /metrics is served on 127.0.0.1 without a token (None: nowhere)."""
+        if self.metrics_port is not None or self.metrics_token is not None:
+            return self.metrics_port
+        return DEFAULT_METRICS_PORT
+
 
 def load_settings(**overrides: Any) -> Settings:
     """Read the settings once; raise ConfigError with a readable message when they are wrong."""
+    env_file = overrides.get("_env_file", ".env")
+    source, origin = settings_source(env_file), functools.partial(origin_of, env_file=env_file)
     try:
         settings = Settings(**overrides)
     except ValidationError as error:
-        raise ConfigError(describe(error)) from None
+        raise ConfigError(describe(error, source, origin)) from None
+    if problems := limit_problems(settings, origin):
+        raise ConfigError(render(problems, source))
     if settings.system_prompt_file is not None:
         try:
             settings.system_prompt = settings.system_prompt_file.read_text(encoding="utf-8").strip()

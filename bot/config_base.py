@@ -1,13 +1,18 @@
 """The settings every command needs, the database first: `migrate` and `usage` need no
-Slack or Anthropic. `bot.config` builds the running bot's settings on these."""
+Slack or Anthropic. `bot.config` builds the running bot's settings on these, with the shapes
+of Slack's and Anthropic's tokens checked here (strictly for Slack's and Anthropic's own
+servers; a gateway or test server at SLACK_API_URL / ANTHROPIC_BASE_URL may issue others)."""
 
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
+from dotenv import dotenv_values
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
@@ -91,7 +96,7 @@ def load_database_settings() -> DatabaseSettings:
     try:
         return DatabaseSettings()
     except ValidationError as error:
-        raise ConfigError(describe(error)) from None
+        raise ConfigError(describe(error, settings_source(), origin_of)) from None
 
 
 def load_admin_settings() -> AdminSettings:
@@ -99,4 +104,69 @@ def load_admin_settings() -> AdminSettings:
     try:
         return AdminSettings()
     except ValidationError as error:
-        raise ConfigError(describe(error)) from None
+        raise ConfigError(describe(error, settings_source(), origin_of)) from None
+
+
+def settings_source(env_file: Any = ".env") -> str:
+    """Where the settings are read from, for messages: the environment, and which .env."""
+    if not isinstance(env_file, str | Path):
+        return "the environment"
+    path = Path(env_file).resolve()
+    if path.is_file():
+        return f"the environment and {path}"
+    return f"the environment (there is no {path})"
+
+
+def origin_of(name: str, env_file: Any = ".env") -> str | None:
+    """Where a variable's value came from: the environment wins over the .env file."""
+    if any(key.upper() == name for key in os.environ):
+        return "the environment"
+    path = Path(env_file) if isinstance(env_file, str | Path) else None
+    if path is not None and path.is_file() and any(k.upper() == name for k in dotenv_values(path)):
+        return str(path.resolve())
+    return None
+
+
+SLACK_HOSTS = ("slack.com", "slack-gov.com")
+ANTHROPIC_HOSTS = ("anthropic.com",)
+
+
+def is_official(url: str | None, hosts: tuple[str, ...]) -> bool:
+    """Whether a base URL (None: the default) is Slack's or Anthropic's own."""
+    host = (urlsplit(url).hostname or "") if url else hosts[0]
+    return any(host == h or host.endswith("." + h) for h in hosts)
+
+
+def check_token(value: str, prefix: str, others: dict[str, str]) -> str:
+    """A token of the shape `prefix` + letters, digits and dashes; `others` says what a
+    value with another known prefix is, e.g. {"xoxp-": "a user token"}."""
+    for other, what in others.items():
+        if value.startswith(other):
+            raise ValueError(f"that is {what}, not one starting with {prefix}")
+    if not value.startswith(prefix):
+        raise ValueError(f"must start with {prefix}")
+    if not re.fullmatch(re.escape(prefix) + r"[A-Za-z0-9_-]+", value):
+        raise ValueError("has spaces, quotes or other characters tokens never have: copy it again")
+    return value
+
+
+def check_signing_secret(value: str, official: bool) -> str:
+    if value.startswith(("xox", "xapp-")):
+        raise ValueError("that is a token, not the signing secret")
+    if official and not re.fullmatch(r"[0-9a-fA-F]{32}", value):
+        size = f"has {len(value)} character" + ("" if len(value) == 1 else "s")
+        this = "is not hexadecimal" if len(value) == 32 else size
+        raise ValueError(f"Slack's signing secrets are 32 hexadecimal characters; this one {this}")
+    if not official and (len(value) < 16 or re.search(r"\s", value)):
+        raise ValueError("at least 16 characters without spaces")
+    return value
+
+
+def check_api_key(value: str, official: bool) -> str:
+    if re.search(r"\s|[\"']", value):
+        raise ValueError("has spaces or quotes in it: copy it again")
+    if value.startswith("sk-ant-admin"):
+        raise ValueError("that is an Admin API key: the bot needs an API key (sk-ant-api…)")
+    if official and not value.startswith("sk-ant-"):
+        raise ValueError("Anthropic's API keys start with sk-ant-")
+    return value

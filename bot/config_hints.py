@@ -1,8 +1,15 @@
-"""What start-up says about bad settings: each variable, what is wrong, where to get it."""
+"""What start-up says about bad settings: each variable, what is wrong, where to get it, and
+where its value came from; and the answer lengths a model cannot give (`limit_problems`)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
 from pydantic import ValidationError
+
+if TYPE_CHECKING:
+    from bot.config import Settings
 
 NOT_SET = "is not set"
 NO_SURFACE = "neither Slack nor the HTTP API is configured"
@@ -42,7 +49,10 @@ HINTS: dict[str, str] = {
     "PORT": "a port number 1-65535 (0 picks a free one)",
     "LOG_LEVEL": "DEBUG, INFO, WARNING or ERROR",
     "STREAM_EDIT_INTERVAL": "seconds between interim edits of a streaming reply, e.g. 1.0",
-    "LOG_FORMAT": "json (one object per line) or text",
+    "LOG_FORMAT": "auto (text on a terminal, else json), json (one object per line) or text",
+    "METRICS_TOKEN": "a random secret of 16+ characters, e.g. from `openssl rand -hex 32`; "
+    "Prometheus sends it as a bearer token",
+    "METRICS_PORT": "a port number for /metrics on 127.0.0.1, e.g. 9464 (0 picks a free one)",
     "SLACK_UPDATES_PER_MINUTE": "edits per minute for the workspace, e.g. 50 (Slack's Tier 3)",
     "SLACK_UPDATE_BURST": "a whole number ≥ 1, e.g. 10",
     "SLACK_POSTS_PER_SECOND": "new messages per second per channel, e.g. 1",
@@ -69,7 +79,17 @@ HINTS: dict[str, str] = {
 }
 
 
-def describe(error: ValidationError) -> str:
+# The least room an answer's max_tokens (and room to think) must leave in the context window.
+MIN_CONVERSATION_TOKENS = 1_024
+
+
+def describe(
+    error: ValidationError,
+    source: str = "the environment",
+    origin: Callable[[str], str | None] = lambda _name: None,
+) -> str:
+    """One line per bad variable; `source` says which .env was read, `origin` where a
+    variable's value was set (the environment or the .env file)."""
     problems: dict[str, str] = {}
     for item in error.errors():
         message = str(item.get("msg", "invalid")).removeprefix("Value error, ")
@@ -82,11 +102,49 @@ def describe(error: ValidationError) -> str:
         if item["type"] == "missing" or item.get("input") == "" or message == NOT_SET:
             problems[name] = NOT_SET
         else:
-            problems[name] = f"is not valid ({message})"
+            where = origin(name)
+            problems[name] = (f"(set in {where}) " if where else "") + f"is not valid ({message})"
+    return render(problems, source)
+
+
+def render(problems: dict[str, str], source: str) -> str:
     lines = [
         f"{name} {what}: {HINTS.get(name, 'see .env.example')}" for name, what in problems.items()
     ]
     if len(lines) == 1:
-        return lines[0]
-    header = "Settings need attention (set them in the environment or .env):"
+        return f"{lines[0]} (settings come from {source})"
+    header = f"Settings need attention (they come from {source}):"
     return "\n".join([header, *(f"  {line}" for line in lines)])
+
+
+def limit_problems(
+    settings: Settings, origin: Callable[[str], str | None] = lambda _name: None
+) -> dict[str, str]:
+    """Answer lengths beyond what Claude's models can write, or whose max_tokens (with room to
+    think, as bot.claude.thinking plans it for CLAUDE_MODEL) leave the context window no room
+    for the conversation."""
+    from bot.claude.thinking import MAX_OUTPUT, plan  # imports the SDK: `serve` needs it anyway
+
+    lengths = {
+        "CLAUDE_MAX_TOKENS": ("default", settings.claude_max_tokens),
+        "MAX_TOKENS_SHORT": ("short", settings.max_tokens_short),
+        "MAX_TOKENS_CODE": ("code", settings.max_tokens_code),
+        "MAX_TOKENS_LONG": ("long", settings.max_tokens_long),
+    }
+    window = settings.claude_context_window
+    problems: dict[str, str] = {}
+    for name, (kind, answer) in lengths.items():
+        sent = plan(settings.claude_model, kind, answer).max_tokens
+        if answer > MAX_OUTPUT:
+            why = f"{answer:,} is over the {MAX_OUTPUT:,} tokens Claude's models can write at once"
+        elif window - sent < MIN_CONVERSATION_TOKENS:
+            why = (
+                f"with room to think, {settings.claude_model} is asked for up to {sent:,} "
+                f"tokens, which leaves {max(window - sent, 0):,} of CLAUDE_CONTEXT_WINDOW="
+                f"{window:,} for the conversation; it needs {MIN_CONVERSATION_TOKENS:,}"
+            )
+        else:
+            continue
+        where = origin(name)
+        problems[name] = (f"(set in {where}) " if where else "") + f"is not valid ({why})"
+    return problems

@@ -20,6 +20,28 @@ class ConfigError(BotError):
     """Settings are missing or malformed; the message is meant for the admin's terminal."""
 
 
+class Refused(ConfigError):
+    """Slack or Anthropic refused a token or key: no retry can help. The message names the
+    variable and what to do; `state` is what the probes report (e.g. `invalid_auth`)."""
+
+    def __init__(self, state: str, message: str) -> None:
+        super().__init__(message)
+        self.state = state
+
+
+class Unreachable(BotError):
+    """Slack or Anthropic did not answer a check (or answered with an error worth retrying);
+    `state` is what the probes report (e.g. `unreachable`, `ratelimited`)."""
+
+    def __init__(self, state: str, message: str) -> None:
+        super().__init__(message)
+        self.state = state
+
+
+class StartupError(BotError):
+    """The bot cannot start (its port or its database); the message says what to check."""
+
+
 class ClaudeFailure(StrEnum):
     """What went wrong with a Claude request, in the terms a user needs."""
 

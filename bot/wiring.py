@@ -7,28 +7,19 @@ are built only when Slack is configured; /chat only when CHAT_API_TOKEN is set.
 from __future__ import annotations
 
 import contextlib
-import functools
 from dataclasses import dataclass, field
-from typing import Any
 
-import aiohttp
 from slack_bolt.async_app import AsyncApp
-from slack_sdk.http_retry.async_handler import AsyncRetryHandler
-from slack_sdk.http_retry.builtin_async_handlers import (
-    AsyncConnectionErrorRetryHandler,
-    AsyncRateLimitErrorRetryHandler,
-)
-from slack_sdk.http_retry.builtin_interval_calculators import BackoffRetryIntervalCalculator
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.claude import Claude, Deadlines
 from bot.config import Settings
 from bot.cost.budgets import BudgetDefaults, Budgets
 from bot.cost.prices import load_price_table
-from bot.cost.usage_command import UsageCommand
 from bot.engine import Engine, EngineParts, InFlight
 from bot.engine.admission import Admission, ReplySettings
 from bot.engine.capacity import CapacityLearner
+from bot.engine.channels import ChannelDefaults, Channels
 from bot.engine.limits import RateLimiter
 from bot.engine.queue import FairQueue
 from bot.engine.recording import Recorder
@@ -36,25 +27,14 @@ from bot.engine.recovery import Recovery, new_process_id
 from bot.engine.spend_limit import SpendLimit
 from bot.http.chat import ChatApi
 from bot.metrics import Metrics
-from bot.slack.admins import Admins
-from bot.slack.files import FileLimits, FileReader
-from bot.slack.history import ThreadHistory
-from bot.slack.listeners import Listeners
-from bot.slack.rates import WriteRates
-from bot.slack.recovery import SlackCloser, answer_kept
 from bot.slack.responder import Responder
 from bot.slack.scheduler import SlackWriter
-from bot.slack.shared_budget import SharedBudget
 from bot.store import Ledger, Processes, Store, make_engine, make_sessionmaker
 from bot.store.budget_store import BudgetStore
+from bot.store.channel_settings import ChannelSettingsStore
 from bot.store.models import utcnow
 from bot.store.rate_limits import RateStore
-from bot.store.write_budgets import WriteBudgetStore
-
-# Slack's advice for 429s is to wait Retry-After; two waits cover a burst without hiding an outage.
-SLACK_RATE_LIMIT_RETRIES = 2
-# Dropped or refused connections: a few quick tries, with exponential backoff and jitter.
-SLACK_CONNECTION_RETRIES = 3
+from bot.wiring_slack import SlackParts, build_slack
 
 
 @dataclass
@@ -71,21 +51,6 @@ class Services:
     recovery: Recovery | None = None
     bolt: AsyncApp | None = None
     chat: ChatApi | None = None
-
-
-class CountedRateLimitRetries(AsyncRateLimitErrorRetryHandler):
-    """Slack's own 429 handling, counted in the metrics."""
-
-    def __init__(self, metrics: Metrics, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self._metrics = metrics
-
-    async def _can_retry_async(self, **kwargs: Any) -> bool:
-        response = kwargs.get("response")
-        if response is not None and response.status_code == 429:
-            method = kwargs["request"].url.rsplit("/", 1)[-1]
-            self._metrics.slack_rate_limited.labels(method).inc()
-        return await super()._can_retry_async(**kwargs)
 
 
 def budget_defaults(settings: Settings) -> BudgetDefaults:
@@ -184,6 +149,16 @@ async def build(settings: Settings, stack: contextlib.AsyncExitStack) -> Service
                     "", "anthropic", "spend_limit", "daily", day
                 ),
             ),
+            channels=Channels(
+                ChannelSettingsStore(sessions),
+                ChannelDefaults(
+                    enabled=settings.channels_default == "on",
+                    model=settings.claude_model,
+                    follow_ups=settings.follow_ups,
+                ),
+                models={*prices.models, settings.claude_model},
+                clock=utcnow,
+            ),
         )
     )
     services.recovery = Recovery(
@@ -193,92 +168,19 @@ async def build(settings: Settings, stack: contextlib.AsyncExitStack) -> Service
         owner=owner,
         timeout=settings.recovery_after_seconds,
         clock=utcnow,
+        retention_days=settings.retention_days,
     )
     if settings.chat_api_token:
         services.chat = ChatApi(
             token=settings.chat_api_token, max_chars=settings.chat_max_message_chars, engine=engine
         )
-    if not settings.slack_bot_token:
-        return services
-    # One HTTP session for every Slack call: edits reuse a warm connection.
-    # The session's timeout is the one that applies (the client's only covers sessions it makes).
-    timeout = aiohttp.ClientTimeout(total=settings.slack_timeout_seconds)
-    session = await stack.enter_async_context(aiohttp.ClientSession(timeout=timeout))
-    retries: list[AsyncRetryHandler] = [
-        AsyncConnectionErrorRetryHandler(
-            max_retry_count=SLACK_CONNECTION_RETRIES,
-            interval_calculator=BackoffRetryIntervalCalculator(backoff_factor=0.25),
-        ),
-        CountedRateLimitRetries(metrics, max_retry_count=SLACK_RATE_LIMIT_RETRIES),
-    ]
-    slack = AsyncWebClient(
-        token=settings.slack_bot_token,
-        base_url=settings.slack_api_url,
-        session=session,
-        timeout=int(settings.slack_timeout_seconds),
-        retry_handlers=retries,
-    )
-    # Message writes go through the scheduler, which handles 429s itself (for everyone).
-    write_client = AsyncWebClient(
-        token=settings.slack_bot_token,
-        base_url=settings.slack_api_url,
-        session=session,
-        timeout=int(settings.slack_timeout_seconds),
-        retry_handlers=retries[:1],
-    )
-    writer = SlackWriter(
-        write_client,
-        WriteRates(
-            update_per_minute=settings.slack_updates_per_minute,
-            update_burst=settings.slack_update_burst,
-            post_per_second=settings.slack_posts_per_second,
-            post_burst=settings.slack_post_burst,
-        ),
-        on_rate_limited=lambda method: metrics.slack_rate_limited.labels(method).inc(),
-        budget=SharedBudget(WriteBudgetStore(sessions), settings.slack_bot_token),
-    )
-    writer.start()
-    stack.push_async_callback(writer.close)
-    admins = Admins(slack, settings.admin_user_ids)
-    responder = Responder(
-        engine=engine,
-        writer=writer,
-        admins=admins,
-        metrics=metrics,
-        interval=settings.stream_edit_interval,
-        # No waiting out a 429 for history: the answer goes on without it (and says so).
-        history=ThreadHistory(
-            write_client,
-            services.store,
-            keep=settings.thread_history_messages,
-            commercial=settings.slack_commercial_distribution,
-        ),
-        files=FileReader(
-            session, settings.slack_bot_token, FileLimits(per_message=settings.files_per_message)
-        ),
-    )
-    services.recovery.closers["slack"] = SlackCloser(writer)
-    services.recovery.askers["slack"] = functools.partial(answer_kept, responder)
-    engine.parts.spend_limit.notify = responder.tell_admins
-    bolt = AsyncApp(
-        client=slack,
-        signing_secret=settings.slack_signing_secret or "",
-        request_verification_enabled=not settings.socket_mode,
-    )
-    usage = UsageCommand(
-        ledger=services.ledger,
-        budgets=budget_store,
-        defaults=defaults,
-        is_admin=admins.is_admin,
-        clock=utcnow,
-    )
-    Listeners(
-        store=services.store,
-        responder=responder,
-        usage=usage,
-        follow_ups=settings.follow_ups,
-        bots=settings.bot_allowlist,
-    ).register(bolt)
-    services.slack, services.writer = slack, writer
-    services.responder, services.bolt = responder, bolt
+    if settings.slack_bot_token:
+        await build_slack(
+            settings,
+            stack,
+            services,
+            SlackParts(
+                sessions, budget_store, defaults, frozenset({*prices.models, settings.claude_model})
+            ),
+        )
     return services

@@ -14,6 +14,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import DDLCompiler
 
 from bot.config import DatabaseSettings
+from bot.store.channel_settings import ChannelSettingRow  # noqa: F401 - in the metadata
 from bot.store.engine import make_engine
 from bot.store.files_table import UploadedFile  # noqa: F401 - its table is in the metadata
 from bot.store.migrate import compare_type

@@ -26,8 +26,11 @@ from bot.config import Settings, load_settings
 from bot.store.models import UsageRecord
 from tests.fakes.anthropic import FakeAnthropic
 from tests.fakes.slack import FakeSlack, running_fake
+from tests.fakes.slack_views import find_element, view_state
 
 SIGNING_SECRET = "test-signing-secret"
+# /metrics is served on the bot's port only to requests bearing this (BotUnderTest.metrics).
+METRICS_TOKEN = "test-metrics-token-0123"
 TEAM_ID = "T0001"
 CHANNEL = "C0CHAN"
 USER = "U0USER"
@@ -117,6 +120,7 @@ class BotUnderTest:
         retry_num: int | None = None,
         files: list[dict[str, Any]] | None = None,
         twice: bool = False,
+        external: bool = False,
         **signing: Any,
     ) -> Mention:
         """Deliver an app_mention; `text` gets the bot's mention in front, as Slack sends it.
@@ -163,6 +167,8 @@ class BotUnderTest:
                 {"team_id": TEAM_ID, "user_id": self.bot_user, "is_bot": True},
             ],
         }
+        if external:  # a Slack Connect channel, shared with another organisation
+            envelope["is_ext_shared_channel"] = True
         sending = self.post_signed(json.dumps(envelope), retry_num=retry_num, **signing)
         if twice and twin is not None:
             delivery, _ = await asyncio.gather(
@@ -360,6 +366,111 @@ class BotUnderTest:
             content_type="application/x-www-form-urlencoded",
         )
 
+    async def app_home_opened(
+        self,
+        user: str = USER,
+        tab: str = "home",
+        *,
+        channel: str | None = None,
+        event_id: str | None = None,
+    ) -> str:
+        """`user` opens the app's Home tab (or, with tab="messages", its Messages tab): an
+        `app_home_opened` event. As Slack does, a Home tab already published for the user
+        comes along as `view`. `channel`: the user's DM with the app (DM for USER). Returns
+        the event id."""
+        fake = self.slack
+        event: dict[str, Any] = {
+            "type": "app_home_opened",
+            "user": user,
+            "channel": channel or (DM if user == USER else f"D0{user.removeprefix('U')}"),
+            "tab": tab,
+            "event_ts": fake.new_ts() if fake is not None else next_ts(),
+        }
+        if tab == "home" and fake is not None and user in fake.home_views:
+            event["view"] = fake.home_views[user]
+        return await self.event(event, event_id=event_id)
+
+    async def click_in_view(
+        self,
+        action_id: str,
+        value: str | None = None,
+        *,
+        user: str = USER,
+        view_id: str | None = None,
+    ) -> Delivery:
+        """Press a button (or another element) in a view: the user's Home tab, or the view
+        `view_id` (a modal), as the fake Slack holds it now. Slack's block_actions then has
+        `container: {"type": "view", "view_id"}` and the whole `view`, and no channel,
+        message or response_url. The element must be in the view; `value` defaults to its
+        own. The trigger id is fresh from the fake (views.open takes it for 3 s)."""
+        fake = self._require_slack()
+        view = fake.views.get(view_id) if view_id else fake.home_views.get(user)
+        if view is None:
+            raise AssertionError(f"no view {view_id or f'Home tab of {user}'} in the fake Slack")
+        element, block_id = find_element(view, action_id)
+        action: dict[str, Any] = {
+            "type": element["type"],
+            "action_id": action_id,
+            "block_id": block_id,
+            "action_ts": f"{time.time():.6f}",
+        }
+        if element.get("text") is not None:
+            action["text"] = element["text"]
+        if (value := value if value is not None else element.get("value")) is not None:
+            action["value"] = value
+        payload = {
+            **self._interaction(fake, "block_actions", user),
+            "container": {"type": "view", "view_id": view["id"]},
+            "view": view,
+            "actions": [action],
+        }
+        return await self._post_interaction(payload)
+
+    async def view_submission(
+        self,
+        inputs: dict[str, Any] | None = None,
+        *,
+        user: str = USER,
+        view_id: str | None = None,
+        values: dict[str, Any] | None = None,
+    ) -> Delivery:
+        """`user` submits a modal: the last one views.open opened, or `view_id`, as the fake
+        Slack holds it now, with `state.values` built from `inputs` (action_id -> text
+        entered, an option's value chosen, a list of them, a user or channel id, a date: see
+        `view_state`) or given whole as `values`. The Delivery's body is Bolt's answer: empty
+        closes the modal; JSON carries a response_action ("errors", "update", "push",
+        "clear")."""
+        fake = self._require_slack()
+        if view_id is None and not fake.opened_views:
+            raise AssertionError("no modal was opened in the fake Slack")
+        view = fake.views[view_id or fake.opened_views[-1]["id"]]
+        state = values if values is not None else view_state(view, inputs or {})
+        payload = {
+            **self._interaction(fake, "view_submission", user),
+            "view": {**view, "state": {"values": state}},
+            "response_urls": [],
+        }
+        return await self._post_interaction(payload)
+
+    def _interaction(self, fake: FakeSlack, kind: str, user: str) -> dict[str, Any]:
+        name = user.lower()
+        return {
+            "type": kind,
+            "team": {"id": TEAM_ID, "domain": "acme"},
+            "user": {"id": user, "username": name, "name": name, "team_id": TEAM_ID},
+            "api_app_id": "A0001",
+            "token": "unused",
+            "trigger_id": fake.new_trigger_id(),
+            "enterprise": None,
+            "is_enterprise_install": False,
+        }
+
+    async def _post_interaction(self, payload: dict[str, Any]) -> Delivery:
+        return await self.post_signed(
+            urlencode({"payload": json.dumps(payload)}),
+            content_type="application/x-www-form-urlencoded",
+        )
+
     async def command(self, command: str, text: str = "", **fields: str) -> Delivery:
         form = {
             "token": "unused",
@@ -375,6 +486,14 @@ class BotUnderTest:
         return await self.post_signed(
             urlencode(form), content_type="application/x-www-form-urlencoded"
         )
+
+    async def metrics(self) -> str:
+        """GET /metrics as Prometheus would, with the rig's METRICS_TOKEN."""
+        headers = {"Authorization": f"Bearer {METRICS_TOKEN}"}
+        async with self.http.get(f"{self.url}/metrics", headers=headers) as response:
+            assert response.status == 200
+            assert response.headers["Content-Type"].startswith("text/plain")
+            return await response.text()
 
     async def usage(self) -> list[UsageRecord]:
         return await self.running.ledger.usage_rows()
@@ -420,6 +539,7 @@ def make_settings(
         "anthropic_api_key": "sk-test",
         "anthropic_base_url": fake_anthropic.base_url,
         "anthropic_max_retries": 2,
+        "metrics_token": METRICS_TOKEN,
         "database_url": database_url,
         "host": "127.0.0.1",
         "port": 0,

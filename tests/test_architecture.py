@@ -24,7 +24,7 @@ ALLOWED = {
     "bot.metrics": {"bot.store"},
 }
 SURFACES = ("bot.slack", "bot.http")
-COMPOSITION_ROOT = ("bot.app", "bot.server", "bot.wiring", "bot.__main__")
+COMPOSITION_ROOT = ("bot.app", "bot.server", "bot.wiring", "bot.wiring_slack", "bot.__main__")
 
 
 def modules() -> list[tuple[str, Path]]:

@@ -22,6 +22,7 @@ async def test_long_history_is_trimmed_to_the_budget(
         database_url,
         claude_context_window=WINDOW,
         claude_max_tokens=MAX_TOKENS,
+        max_tokens_long=2000,  # a long answer must leave the small window room for a question
         # A model that does not think: max_tokens is the answer's alone, as budgeted here.
         claude_model=MODEL,
         channel_memory_turns=0,
@@ -59,6 +60,7 @@ async def test_a_question_too_long_for_the_window_gets_a_clear_message(
         database_url,
         claude_context_window=WINDOW,
         claude_max_tokens=MAX_TOKENS,
+        max_tokens_long=2000,  # a long answer must leave the small window room for a question
         # A model that does not think: max_tokens is the answer's alone, as budgeted here.
         claude_model=MODEL,
     )

@@ -23,6 +23,8 @@ from tests.fakes.anthropic import (
     FakeAnthropic,
     OrgLimits,
     Reply,
+    WebFetch,
+    WebSearch,
 )
 from tests.fakes.anthropic_limits import UNLIMITED_REQUESTS, UNLIMITED_TOKENS
 
@@ -1757,3 +1759,223 @@ def test_org_limits_must_be_positive() -> None:
         OrgLimits(requests_per_minute=0)
     with pytest.raises(ValueError, match="concurrent"):
         OrgLimits(concurrent=0)
+
+
+# -- server tools: web search and web fetch ------------------------------------------------------
+
+SEARCH_TOOL: dict[str, Any] = {"type": "web_search_20250305", "name": "web_search"}
+FETCH_TOOL: dict[str, Any] = {"type": "web_fetch_20250910", "name": "web_fetch"}
+PY = ("Python versions", "https://www.python.org/doc/versions/")
+NEWS = ("What's new", "https://docs.python.org/3/whatsnew/")
+
+
+def search_reply(**kwargs: Any) -> Reply:
+    step = WebSearch("current python version", results=[PY, NEWS])
+    return Reply(tool_steps=[step], text="It is 3.14.", cited=[PY[1]], **kwargs)
+
+
+async def test_a_search_streams_the_call_its_results_then_cited_text(
+    fake: FakeAnthropic, client: anthropic.AsyncAnthropic
+) -> None:
+    fake.enqueue(search_reply())
+    events = await raw_events(client, model=MODEL, tools=[SEARCH_TOOL])
+    shape = [(e["type"], e.get("index"), e.get("delta", {}).get("type")) for e in events]
+    assert shape == [
+        ("message_start", None, None),
+        ("content_block_start", 0, None),
+        ("content_block_delta", 0, "input_json_delta"),
+        ("content_block_delta", 0, "input_json_delta"),
+        ("content_block_stop", 0, None),
+        ("content_block_start", 1, None),
+        ("content_block_stop", 1, None),
+        ("content_block_start", 2, None),
+        ("content_block_delta", 2, "citations_delta"),
+        ("content_block_delta", 2, "text_delta"),
+        ("content_block_delta", 2, "text_delta"),
+        ("content_block_delta", 2, "text_delta"),
+        ("content_block_stop", 2, None),
+        ("message_delta", None, None),
+        ("message_stop", None, None),
+    ]
+    use = events[1]["content_block"]
+    assert (use["type"], use["name"], use["input"]) == ("server_tool_use", "web_search", {})
+    assert use["id"].startswith("srvtoolu_")
+    pieces = "".join(e["delta"]["partial_json"] for e in events[2:4])
+    assert pieces == '{"query": "current python version"}'
+    result = events[5]["content_block"]
+    assert (result["type"], result["tool_use_id"]) == ("web_search_tool_result", use["id"])
+    assert [(r["title"], r["url"]) for r in result["content"]] == [PY, NEWS]
+    assert all(r["encrypted_content"] for r in result["content"])
+    assert {r["type"] for r in result["content"]} == {"web_search_result"}
+    assert events[7]["content_block"] == {"citations": [], "type": "text", "text": ""}
+    citation = events[8]["delta"]["citation"]
+    assert citation["type"] == "web_search_result_location"
+    assert (citation["url"], citation["title"]) == (PY[1], PY[0])
+    assert citation["encrypted_index"] and citation["cited_text"]
+    assert events[0]["message"]["usage"]["server_tool_use"]["web_search_requests"] == 0
+    totals = events[-2]["usage"]["server_tool_use"]
+    assert totals == {"web_search_requests": 1, "web_fetch_requests": 0}
+
+
+async def test_the_sdk_accumulates_a_searching_answer_streamed_or_not(
+    fake: FakeAnthropic, client: anthropic.AsyncAnthropic
+) -> None:
+    fake.enqueue(search_reply(), search_reply())
+    tools: Any = [SEARCH_TOOL]
+    async with client.messages.stream(
+        model=MODEL, max_tokens=256, messages=HELLO, tools=tools
+    ) as stream:
+        streamed = await stream.get_final_message()
+    whole = await client.messages.create(model=MODEL, max_tokens=256, messages=HELLO, tools=tools)
+    for message in (streamed, whole):
+        use, result, text = message.content
+        assert use.type == "server_tool_use" and use.input == {"query": "current python version"}
+        assert result.type == "web_search_tool_result" and isinstance(result.content, list)
+        assert result.tool_use_id == use.id
+        assert text.type == "text" and text.text == "It is 3.14."
+        [cited] = text.citations or []
+        assert cited.type == "web_search_result_location" and cited.url == PY[1]
+        assert message.usage.server_tool_use is not None
+        assert message.usage.server_tool_use.web_search_requests == 1
+
+
+async def test_a_fetch_of_a_url_in_the_question_returns_the_page(
+    fake: FakeAnthropic, client: anthropic.AsyncAnthropic
+) -> None:
+    url = "https://example.com/post"
+    question: list[MessageParam] = [{"role": "user", "content": f"Summarise {url}"}]
+    fake.enqueue(
+        Reply(tool_steps=[WebFetch(url, title="A post", text="Body text.")], text="A summary."),
+        Reply(tool_steps=[WebFetch("https://elsewhere.org/")], text="Could not."),
+    )
+    tools: Any = [FETCH_TOOL]
+    message = await client.messages.create(
+        model=MODEL, max_tokens=256, messages=question, tools=tools
+    )
+    use, result, _ = message.content
+    assert use.type == "server_tool_use" and use.input == {"url": url}
+    assert result.type == "web_fetch_tool_result"
+    assert result.content.type == "web_fetch_result"
+    assert result.content.url == url
+    assert result.content.content.title == "A post"
+    assert result.content.content.source.data == "Body text."
+    assert result.content.retrieved_at
+    assert message.usage.server_tool_use is not None
+    assert message.usage.server_tool_use.web_fetch_requests == 1
+
+    refused = await client.messages.create(
+        model=MODEL, max_tokens=256, messages=question, tools=tools
+    )
+    error = refused.content[1]
+    assert error.type == "web_fetch_tool_result"
+    assert error.content.type == "web_fetch_tool_result_error"
+    assert error.content.error_code == "url_not_in_prior_context"
+    assert refused.usage.server_tool_use is not None
+    assert refused.usage.server_tool_use.web_fetch_requests == 0
+
+
+async def test_uses_beyond_max_uses_and_scripted_errors_are_error_results(
+    fake: FakeAnthropic, client: anthropic.AsyncAnthropic
+) -> None:
+    steps = [
+        WebSearch("one", results=[PY]),
+        WebSearch("two", error="unavailable"),
+        WebSearch("three", results=[NEWS]),
+    ]
+    fake.enqueue(Reply(tool_steps=steps, text="Done.", cited=[PY[1], NEWS[1]]))
+    tools: Any = [{**SEARCH_TOOL, "max_uses": 1}]
+    message = await client.messages.create(model=MODEL, max_tokens=256, messages=HELLO, tools=tools)
+    results = [b for b in message.content if b.type == "web_search_tool_result"]
+    assert isinstance(results[0].content, list)
+    codes = [getattr(r.content, "error_code", None) for r in results[1:]]
+    assert codes == ["unavailable", "max_uses_exceeded"]
+    text = message.content[-1]
+    assert text.type == "text"
+    assert [c.url for c in text.citations or []] == [PY[1]]  # an errored search cites nothing
+    assert message.usage.server_tool_use is not None
+    assert message.usage.server_tool_use.web_search_requests == 1
+
+
+@pytest.mark.parametrize(
+    ("tools", "message"),
+    [
+        ([{"type": "web_search_20990101", "name": "web_search"}], "Input tag 'web_search_2099"),
+        ([{"type": "web_fetch_20250910", "name": "fetch"}], "tools.0.name: Input should be"),
+        ([{**SEARCH_TOOL, "max_uses": 0}], "tools.0.max_uses"),
+        ([SEARCH_TOOL, SEARCH_TOOL], "Tool names must be unique"),
+        ([{"name": "lookup"}], "tools.0.input_schema: Field required"),
+        ("web_search", "tools: Input should be a valid list"),
+    ],
+)
+async def test_invalid_tools_are_a_400_on_both_endpoints(
+    fake: FakeAnthropic, client: anthropic.AsyncAnthropic, tools: Any, message: str
+) -> None:
+    with pytest.raises(anthropic.BadRequestError) as created:
+        await client.messages.create(model=MODEL, max_tokens=16, messages=HELLO, tools=tools)
+    with pytest.raises(anthropic.BadRequestError) as counted:
+        await client.messages.count_tokens(model=MODEL, messages=HELLO, tools=tools)
+    assert message in created.value.message
+    assert message in counted.value.message
+    assert fake.message_requests == []
+
+
+async def test_known_tool_versions_and_custom_tools_are_accepted(
+    fake: FakeAnthropic, client: anthropic.AsyncAnthropic
+) -> None:
+    tools: Any = [
+        {"type": "web_search_20260318", "name": "web_search", "max_uses": 3},
+        {"type": "web_fetch_20260309", "name": "web_fetch", "use_cache": False},
+        {"name": "lookup", "input_schema": {"type": "object"}},
+    ]
+    fake.enqueue(search_reply())
+    message = await client.messages.create(model=MODEL, max_tokens=256, messages=HELLO, tools=tools)
+    assert message.content[0].type == "server_tool_use"
+    assert fake.message_requests[0].body["tools"] == tools
+
+
+async def test_a_step_whose_tool_was_not_offered_is_a_script_error(
+    fake: FakeAnthropic, client: anthropic.AsyncAnthropic
+) -> None:
+    fake.enqueue(search_reply())
+    with pytest.raises(anthropic.BadRequestError, match=r"fake script: .* web_search"):
+        await client.messages.create(model=MODEL, max_tokens=256, messages=HELLO)
+    tools: Any = [SEARCH_TOOL]
+    message = await client.messages.create(model=MODEL, max_tokens=256, messages=HELLO, tools=tools)
+    assert message.content[0].type == "server_tool_use"  # the reply was kept
+
+
+def test_a_reply_can_cite_only_its_own_search_results() -> None:
+    with pytest.raises(ValueError, match="cited URLs"):
+        Reply(tool_steps=[WebSearch("q", results=[PY])], cited=[NEWS[1]])
+    with pytest.raises(ValueError, match="unknown error code"):
+        Reply(tool_steps=[WebFetch("https://a.example", error="gone")])
+
+
+async def test_a_paused_turn_ends_with_its_calls_and_continues_when_sent_back(
+    fake: FakeAnthropic, client: anthropic.AsyncAnthropic
+) -> None:
+    paused = Reply(tool_steps=[WebSearch("q", results=[PY])], text="", stop_reason="pause_turn")
+    fake.enqueue(paused, Reply(text="Finished."))
+    tools: Any = [SEARCH_TOOL]
+    first = await client.messages.create(model=MODEL, max_tokens=256, messages=HELLO, tools=tools)
+    assert first.stop_reason == "pause_turn"
+    assert [b.type for b in first.content] == ["server_tool_use", "web_search_tool_result"]
+    unpaired: list[MessageParam] = [*HELLO, {"role": "assistant", "content": first.content[:1]}]
+    with pytest.raises(anthropic.BadRequestError, match="without a corresponding"):
+        await client.messages.create(model=MODEL, max_tokens=256, messages=unpaired, tools=tools)
+    resumed: list[MessageParam] = [*HELLO, {"role": "assistant", "content": first.content}]
+    second = await client.messages.create(
+        model=MODEL, max_tokens=256, messages=resumed, tools=tools
+    )
+    assert second.stop_reason == "end_turn"
+    sent = fake.message_requests[-1].body["messages"][-1]["content"]
+    assert [b["type"] for b in sent] == ["server_tool_use", "web_search_tool_result"]
+
+
+async def test_thinking_comes_before_the_tool_calls(
+    fake: FakeAnthropic, client: anthropic.AsyncAnthropic
+) -> None:
+    fake.enqueue(search_reply(thinking_tokens=20, thinking_text=THOUGHT))
+    events = await raw_events(client, model=SONNET_55, tools=[SEARCH_TOOL])
+    starts = [e["content_block"]["type"] for e in events if e["type"] == "content_block_start"]
+    assert starts == ["thinking", "server_tool_use", "web_search_tool_result", "text"]

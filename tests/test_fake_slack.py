@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import json
 import time
 from collections.abc import AsyncIterator
@@ -13,6 +14,10 @@ from typing import Any, cast
 import aiohttp
 import pytest
 from aiohttp import web
+from PIL import Image
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.signature import SignatureVerifier
@@ -739,3 +744,402 @@ async def test_rig_without_one_fake_delivers_as_before_or_uses_the_chosen_fake(
     assert (dm["subtype"], dm["files"]) == ("file_share", [{"id": "F0X", "name": "x.txt"}])
     assert one.messages == {}
     assert two.message(CHANNEL, stored).thread_ts == asked.ts
+
+
+# ----- the App Home: views.publish / open / update, uploads, image blocks
+
+
+def png_bytes(size: tuple[int, int] = (8, 4)) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", size, (74, 123, 208)).save(out, format="PNG")
+    return out.getvalue()
+
+
+def section(text: str, **fields: Any) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text}, **fields}
+
+
+def modal(callback_id: str = "settings", **fields: Any) -> dict[str, Any]:
+    return {
+        "type": "modal",
+        "callback_id": callback_id,
+        "title": {"type": "plain_text", "text": "Channel settings"},
+        "submit": {"type": "plain_text", "text": "Save"},
+        "blocks": [
+            {
+                "type": "input",
+                "block_id": "instructions",
+                "label": {"type": "plain_text", "text": "Instructions"},
+                "element": {"type": "plain_text_input", "action_id": "text"},
+            }
+        ],
+        **fields,
+    }
+
+
+async def test_views_publish_keeps_each_users_home_tab_with_id_and_hash(slack: FakeSlack) -> None:
+    client = client_for(slack)
+    home = {"type": "home", "blocks": [section("Hello"), {"type": "divider"}]}
+
+    first = await client.views_publish(user_id="U0ADA", view=home)
+    again = await client.views_publish(
+        user_id="U0ADA", view={**home, "blocks": [section("Hi again", block_id="greeting")]}
+    )
+    other = await client.views_publish(user_id="U0BOB", view=home)
+
+    view = again["view"]
+    assert view["id"] == first["view"]["id"] != other["view"]["id"]
+    assert view["hash"] and view["hash"] != first["view"]["hash"]
+    assert (view["type"], view["team_id"], view["app_id"], view["bot_id"]) == (
+        "home",
+        "T0001",
+        "A0001",
+        "B0BOT",
+    )
+    assert view["state"] == {"values": {}}
+    assert view["root_view_id"] == view["id"]
+    assert [b["block_id"] for b in view["blocks"]] == ["greeting"]
+    assert all(b["block_id"] for b in first["view"]["blocks"])  # Slack fills them in
+    assert slack.home_views["U0ADA"] == view
+    assert slack.home_views["U0BOB"]["blocks"][0]["text"]["text"] == "Hello"
+    assert slack.views[view["id"]] == view
+
+
+async def test_views_publish_refuses_what_slack_refuses(slack: FakeSlack) -> None:
+    client = client_for(slack)
+    published = await client.views_publish(user_id="U0ADA", view={"type": "home", "blocks": []})
+
+    async def error(**kwargs: Any) -> SlackApiError:
+        with pytest.raises(SlackApiError) as refused:
+            await client.views_publish(**{"user_id": "U0ADA", **kwargs})
+        return refused.value
+
+    too_many = await error(view={"type": "home", "blocks": [{"type": "divider"}] * 101})
+    as_modal = await error(view=modal())
+    long_text = await error(view={"type": "home", "blocks": [section("x" * 3001)]})
+    unknown = await error(view={"type": "home", "blocks": [{"type": "carousel_of_dreams"}]})
+    stale = await error(view={"type": "home", "blocks": []}, hash="1.stale")
+    huge = await error(view={"type": "home", "blocks": [section("x" * 2900)] * 90})
+    slack.home_tab_enabled = False
+    off = await error(view={"type": "home", "blocks": []})
+
+    assert too_many.response["error"] == "invalid_arguments"
+    assert too_many.response["response_metadata"]["messages"] == [
+        "[ERROR] no more than 100 items allowed [json-pointer:/view/blocks]"
+    ]
+    assert as_modal.response["error"] == "invalid_arguments"
+    assert "/view/type" in as_modal.response["response_metadata"]["messages"][0]
+    assert "/view/blocks/0/text/text" in long_text.response["response_metadata"]["messages"][0]
+    assert unknown.response["error"] == "invalid_arguments"
+    assert stale.response["error"] == "hash_conflict"
+    assert huge.response["error"] == "view_too_large"
+    assert off.response["error"] == "not_enabled"
+    # With the current hash it goes through, and nothing refused changed the tab.
+    assert slack.home_views["U0ADA"] == published["view"]
+    slack.home_tab_enabled = True
+    ok = await client.views_publish(
+        user_id="U0ADA", view={"type": "home", "blocks": []}, hash=published["view"]["hash"]
+    )
+    assert ok["view"]["id"] == published["view"]["id"]
+
+
+async def test_views_open_needs_a_fresh_trigger_and_a_modal(slack: FakeSlack) -> None:
+    client = client_for(slack)
+    trigger = slack.new_trigger_id()
+
+    opened = await client.views_open(trigger_id=trigger, view=modal())
+    with pytest.raises(SlackApiError) as reused:
+        await client.views_open(trigger_id=trigger, view=modal())
+    with pytest.raises(SlackApiError) as missing:
+        await client.api_call("views.open", json={"view": modal()})
+    with pytest.raises(SlackApiError) as untitled:
+        await client.views_open(trigger_id=slack.new_trigger_id(), view=modal(title=None))
+    with pytest.raises(SlackApiError) as as_home:
+        await client.views_open(
+            trigger_id=slack.new_trigger_id(), view={"type": "home", "blocks": []}
+        )
+    slack.trigger_ttl = 0.05
+    late = slack.new_trigger_id()
+    await asyncio.sleep(0.1)
+    with pytest.raises(SlackApiError) as expired:
+        await client.views_open(trigger_id=late, view=modal())
+
+    view = opened["view"]
+    assert (view["type"], view["callback_id"]) == ("modal", "settings")
+    assert view["id"].startswith("V") and view["hash"]
+    assert view["title"]["text"] == "Channel settings"
+    assert slack.opened_views == [view]
+    assert reused.value.response["error"] == "exchanged_trigger_id"
+    assert missing.value.response["error"] == "invalid_arguments"
+    assert "/view/title" in untitled.value.response["response_metadata"]["messages"][0]
+    assert as_home.value.response["error"] == "invalid_arguments"
+    assert expired.value.response["error"] == "expired_trigger_id"
+
+
+async def test_views_update_by_id_or_external_id_with_the_hash(slack: FakeSlack) -> None:
+    client = client_for(slack)
+    opened = (
+        await client.views_open(trigger_id="1.2.abc", view=modal(external_id="settings-C0CHAN"))
+    )["view"]
+    home = (await client.views_publish(user_id="U0ADA", view={"type": "home", "blocks": []}))[
+        "view"
+    ]
+
+    by_id = await client.views_update(
+        view_id=opened["id"], hash=opened["hash"], view=modal(private_metadata="C0CHAN")
+    )
+    by_external = await client.views_update(
+        external_id="settings-C0CHAN", view=modal(title={"type": "plain_text", "text": "Saved"})
+    )
+    home_now = await client.views_update(
+        view_id=home["id"], view={"type": "home", "blocks": [section("Updated")]}
+    )
+    with pytest.raises(SlackApiError) as stale:
+        await client.views_update(view_id=opened["id"], hash=opened["hash"], view=modal())
+    with pytest.raises(SlackApiError) as unknown:
+        await client.views_update(view_id="V0NOPE", view=modal())
+    with pytest.raises(SlackApiError) as taken:
+        await client.views_open(trigger_id="3.4.def", view=modal(external_id="settings-C0CHAN"))
+
+    assert by_id["view"]["id"] == by_external["view"]["id"] == opened["id"]
+    assert by_id["view"]["private_metadata"] == "C0CHAN"
+    assert by_id["view"]["hash"] != opened["hash"]
+    assert slack.views[opened["id"]]["title"]["text"] == "Saved"
+    assert slack.opened_views == [opened]  # as views.open answered; `views` has the latest
+    assert slack.home_views["U0ADA"] == home_now["view"]
+    assert home_now["view"]["id"] == home["id"]
+    assert stale.value.response["error"] == "hash_conflict"
+    assert unknown.value.response["error"] == "not_found"
+    assert taken.value.response["error"] == "duplicate_external_id"
+
+
+async def test_files_upload_v2_keeps_a_private_file_for_an_image_block(slack: FakeSlack) -> None:
+    client = client_for(slack)
+    data = png_bytes()
+
+    uploaded = await client.files_upload_v2(
+        filename="spend.png", content=data, title="Daily spend", alt_txt="Bars"
+    )
+    file = uploaded["file"]
+    info = await client.files_info(file=file["id"])
+    async with aiohttp.ClientSession() as session:
+        got = await session.get(file["url_private"], headers={"Authorization": "Bearer xoxb-test"})
+        downloaded = await got.read()
+    image = {"type": "image", "slack_file": {"id": file["id"]}, "alt_text": "Daily spend"}
+    by_url = {**image, "slack_file": {"url": file["url_private"]}}
+    home = await client.views_publish(
+        user_id="U0ADA", view={"type": "home", "blocks": [image, by_url]}
+    )
+
+    assert [c.method for c in slack.calls] == [
+        "files.getUploadURLExternal",
+        "files.completeUploadExternal",
+        "files.info",
+        "views.publish",
+    ]
+    assert slack.uploaded_files[file["id"]].data == data == downloaded
+    assert slack.uploaded_files[file["id"]].title == "Daily spend"
+    assert (file["title"], file["filetype"], file["mimetype"]) == (
+        "Daily spend",
+        "png",
+        "image/png",
+    )
+    assert (file["size"], file["original_w"], file["original_h"]) == (len(data), 8, 4)
+    assert (file["channels"], file["is_public"], file["user"]) == ([], False, "U0BOT")
+    assert file["alt_txt"] == "Bars"
+    assert info["file"]["id"] == file["id"]
+    assert home["view"]["blocks"][0]["slack_file"] == {"id": file["id"]}
+    assert slack.messages == {}  # private: shared nowhere
+
+
+async def test_upload_steps_on_the_wire(slack: FakeSlack) -> None:
+    client = client_for(slack)
+    url = await client.files_getUploadURLExternal(filename="chart.png", length=4)
+    short = await client.files_getUploadURLExternal(filename="short.png", length=10)
+    async with aiohttp.ClientSession() as session:
+        form = aiohttp.FormData()
+        form.add_field("filename", b"\x89PNG", filename="chart.png")
+        sent = await session.post(url["upload_url"], data=form)
+        sent_text = await sent.text()
+        mismatch = await session.post(short["upload_url"], data=b"12345")
+    with pytest.raises(SlackApiError) as not_uploaded:
+        await client.files_completeUploadExternal(files=[{"id": short["file_id"]}])
+    with pytest.raises(SlackApiError) as zero:
+        await client.files_getUploadURLExternal(filename="empty.png", length=0)
+    done = await client.files_completeUploadExternal(
+        files=[{"id": url["file_id"], "title": "Chart"}],
+        channel_id=CHANNEL,
+        initial_comment="This month",
+    )
+
+    assert url["upload_url"].startswith(slack.api_url.removesuffix("api/"))
+    assert (sent.status, sent_text, sent.content_type) == (200, "OK - 4", "text/plain")
+    assert mismatch.status == 400
+    assert not_uploaded.value.response["error"] == "file_not_found"
+    assert zero.value.response["error"] == "missing_argument"
+    assert done["files"][0]["channels"] == [CHANNEL]
+    assert slack.uploaded_files[url["file_id"]].channels == [CHANNEL]
+    assert short["file_id"] not in slack.uploaded_files
+    (shared,) = slack.messages[CHANNEL].values()
+    assert (shared.text, shared.user, shared.files) == ("This month", "U0BOT", done["files"])
+
+
+async def test_image_blocks_need_alt_text_and_a_known_image(slack: FakeSlack) -> None:
+    client = client_for(slack)
+    text_file = (await client.files_upload_v2(filename="notes.txt", content="hi"))["file"]
+    picture = (await client.files_upload_v2(filename="a.png", content=png_bytes()))["file"]
+
+    async def refused(block: dict[str, Any]) -> list[str]:
+        with pytest.raises(SlackApiError) as err:
+            await client.views_publish(user_id="U0ADA", view={"type": "home", "blocks": [block]})
+        assert err.value.response["error"] == "invalid_arguments"
+        return cast(list[str], err.value.response["response_metadata"]["messages"])
+
+    image = {"type": "image", "alt_text": "Chart"}
+    no_alt = await refused({"type": "image", "slack_file": {"id": picture["id"]}})
+    unknown = await refused({**image, "slack_file": {"id": "F0NOPE"}})
+    not_image = await refused({**image, "slack_file": {"id": text_file["id"]}})
+    both = await refused({**image, "slack_file": {"id": picture["id"]}, "image_url": "https://x"})
+    neither = await refused(image)
+    id_and_url = await refused(
+        {**image, "slack_file": {"id": picture["id"], "url": picture["url_private"]}}
+    )
+    ok = await client.views_publish(
+        user_id="U0ADA",
+        view={"type": "home", "blocks": [{**image, "image_url": "https://example.com/c.png"}]},
+    )
+
+    assert "/view/blocks/0/alt_text" in no_alt[0]
+    assert all("slack_file" in m[0] for m in (unknown, not_image, id_and_url))
+    assert all("exactly one of image_url, slack_file" in m[0] for m in (both, neither))
+    assert ok["ok"] is True
+
+
+@pytest.mark.parametrize("error", ["missing_scope", "not_allowed_token_type"])
+async def test_upload_error_switch_makes_uploads_fail(slack: FakeSlack, error: str) -> None:
+    client = client_for(slack)
+    slack.upload_error = error
+
+    with pytest.raises(SlackApiError) as refused:
+        await client.files_upload_v2(filename="spend.png", content=png_bytes())
+    scopes = (await client.auth_test()).headers["x-oauth-scopes"].split(",")
+
+    assert refused.value.response["error"] == error
+    assert slack.uploaded_files == {}
+    if error == "missing_scope":
+        assert refused.value.response["needed"] == "files:write"
+        assert "files:write" not in refused.value.response["provided"].split(",")
+        assert "files:write" not in scopes
+    else:
+        assert "files:write" in scopes
+    slack.upload_error = None
+    assert (await client.files_upload_v2(filename="spend.png", content=png_bytes()))["ok"]
+
+
+# ----- the rig's App Home helpers, seen by a real Bolt app
+
+
+@pytest.fixture
+async def home_app(
+    slack: FakeSlack,
+) -> AsyncIterator[tuple[list[dict[str, Any]], int]]:
+    """A small Bolt app with a Home tab, a settings button, a modal and a chart image; it
+    records every body Bolt gave its listeners."""
+    seen: list[dict[str, Any]] = []
+    bolt = AsyncApp(client=client_for(slack), signing_secret=SIGNING_SECRET)
+
+    @bolt.event("app_home_opened")
+    async def opened(body: dict[str, Any], client: AsyncWebClient) -> None:
+        seen.append(body)
+        chart = await client.files_upload_v2(filename="spend.png", content=png_bytes())
+        blocks = [
+            section("Welcome"),
+            {"type": "image", "slack_file": {"id": chart["file"]["id"]}, "alt_text": "Spend"},
+            {
+                "type": "actions",
+                "block_id": "channel-C0CHAN",
+                "elements": [
+                    {
+                        "type": "button",
+                        "action_id": "open_settings",
+                        "text": {"type": "plain_text", "text": "Settings"},
+                        "value": "C0CHAN",
+                    }
+                ],
+            },
+        ]
+        user = body["event"]["user"]
+        await client.views_publish(user_id=user, view={"type": "home", "blocks": blocks})
+
+    @bolt.action("open_settings")
+    async def settings(ack: Any, body: dict[str, Any], client: AsyncWebClient) -> None:
+        await ack()
+        seen.append(body)
+        await client.views_open(trigger_id=body["trigger_id"], view=modal())
+
+    @bolt.view("settings")
+    async def submitted(ack: Any, body: dict[str, Any]) -> None:
+        seen.append(body)
+        text = body["view"]["state"]["values"]["instructions"]["text"]["value"]
+        if not text:
+            await ack(response_action="errors", errors={"instructions": "Say something"})
+        else:
+            await ack()
+
+    async def handle(request: web.Request) -> web.Response:
+        req = AsyncBoltRequest(body=await request.text(), headers=dict(request.headers))
+        return await to_aiohttp_response(await bolt.async_dispatch(req))
+
+    app = web.Application()
+    app.router.add_post("/slack/events", handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    yield seen, runner.addresses[0][1]
+    await runner.cleanup()
+
+
+async def test_rig_home_tab_click_and_modal_submission_reach_bolt(
+    slack: FakeSlack, home_app: tuple[list[dict[str, Any]], int]
+) -> None:
+    seen, port = home_app
+    async with rig_for(port) as bot:
+        first = await bot.app_home_opened(user="U0ADA")
+        await slack.wait_for(lambda: "U0ADA" in slack.home_views)
+        again = await bot.app_home_opened(user="U0ADA")
+        await slack.wait_for(lambda: len(slack.calls_to("views.publish")) == 2)
+        messages_tab = await bot.app_home_opened(user="U0ADA", tab="messages")
+        clicked = await bot.click_in_view("open_settings", user="U0ADA")
+        await slack.wait_for(lambda: len(slack.opened_views) == 1)
+        empty = await bot.view_submission({"text": ""}, user="U0ADA")
+        saved = await bot.view_submission({"text": "Be brief"}, user="U0ADA")
+        with pytest.raises(AssertionError, match="no element 'nope'"):
+            await bot.click_in_view("nope", user="U0ADA")
+        with pytest.raises(AssertionError, match="no input"):
+            await bot.view_submission({"nope": "x"}, user="U0ADA")
+
+    opened_events = [b for b in seen if b.get("type") == "event_callback"]
+    assert [b["event_id"] for b in opened_events] == [first, again, messages_tab]
+    event, second, messages = (b["event"] for b in opened_events)
+    assert (event["type"], event["user"], event["tab"]) == ("app_home_opened", "U0ADA", "home")
+    assert "view" not in event  # nothing published yet
+    assert second["view"]["id"] == slack.home_views["U0ADA"]["id"]
+    assert messages["tab"] == "messages" and "view" not in messages
+    action = next(b for b in seen if b.get("type") == "block_actions")
+    assert clicked.status == 200
+    assert action["container"] == {"type": "view", "view_id": slack.home_views["U0ADA"]["id"]}
+    assert action["view"]["type"] == "home"
+    assert "channel" not in action and "message" not in action and "response_url" not in action
+    assert action["actions"][0]["value"] == "C0CHAN"
+    assert action["actions"][0]["block_id"] == "channel-C0CHAN"
+    submissions = [b for b in seen if b.get("type") == "view_submission"]
+    assert [s["view"]["state"]["values"] for s in submissions] == [
+        {"instructions": {"text": {"type": "plain_text_input", "value": ""}}},
+        {"instructions": {"text": {"type": "plain_text_input", "value": "Be brief"}}},
+    ]
+    assert submissions[0]["view"]["id"] == slack.opened_views[0]["id"]
+    assert json.loads(empty.body) == {
+        "response_action": "errors",
+        "errors": {"instructions": "Say something"},
+    }
+    assert (saved.status, saved.body) == (200, "")

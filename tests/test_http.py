@@ -50,17 +50,14 @@ async def test_healthz_is_ready_once_slack_answers(settings: Settings) -> None:
             assert (await resp.json())["status"] == "ok"
 
 
-async def test_healthz_is_503_while_slack_refuses_the_token(
+async def test_a_token_slack_refuses_stops_start_up_with_a_clear_message(
     settings: Settings, fake_slack: FakeSlack
 ) -> None:
     fake_slack.fail_next("auth.test", "invalid_auth", times=1000)
-    async with start_bot(settings) as bot:
-        await fake_slack.wait_for(lambda: bool(fake_slack.calls_to("auth.test")))
-        await eventually(lambda: bot.running.health.slack == "invalid_auth", what="auth failure")
-        async with bot.http.get(f"{bot.url}/healthz") as resp:
-            body = await resp.json()
-            assert resp.status == 503
-    assert body == {"status": "starting", "database": "ok", "slack": "invalid_auth"}
+    with pytest.raises(ConfigError, match=r"^Slack refused SLACK_BOT_TOKEN \(invalid_auth\): "):
+        async with running_bot(settings):
+            pass
+    assert len(fake_slack.calls_to("auth.test")) == 1  # no retry can help: none is made
 
 
 async def test_a_refused_app_token_stops_start_up_with_a_clear_message(

@@ -200,7 +200,7 @@ async def test_over_the_limit_in_slack_gets_a_clear_note_and_no_model_call(
         await bot.mention("meanwhile", user="U0BOB")  # Bob is not held up by Alice
         await bot.wait_for_usage(2)
         await settle()
-        metrics = await (await bot.http.get(f"{bot.url}/metrics")).text()
+        metrics = await bot.metrics()
 
     [note] = fake_slack.ephemerals
     assert note.params["user"] == "U0ALICE"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.config import Settings
-from bot.slack.listeners import RESET_DONE
+from bot.slack.text import RESET_DONE
 from bot.store import Place
 from tests.fakes.anthropic import FakeAnthropic, Reply
 from tests.fakes.slack import FakeSlack

@@ -33,10 +33,7 @@ async def test_metrics_reflect_a_run(
         await bot.wait_for_usage(2)
         await bot.mention("x" * 30000, user="U0B")  # its worst case passes the $0.02
         await fake_slack.wait_for(lambda: bool(fake_slack.ephemerals))
-        async with bot.http.get(f"{bot.url}/metrics") as response:
-            assert response.status == 200
-            assert response.headers["Content-Type"].startswith("text/plain")
-            text = await response.text()
+        text = await bot.metrics()
 
     assert value(text, 'claude_requests_total{outcome="complete",surface="slack"}') == 1
     assert value(text, 'claude_requests_total{outcome="error",surface="slack"}') == 1

@@ -34,7 +34,7 @@ async def test_questions_beyond_the_capacity_wait_and_all_are_answered(
             *(bot.mention(f"question {i}", user=f"U0P{i}") for i in range(6))
         )
         rows = await bot.wait_for_usage(6, timeout=30)
-        metrics = await (await bot.http.get(f"{bot.url}/metrics")).text()
+        metrics = await bot.metrics()
 
     assert len(rows) == 6
     assert not fake_slack.ephemerals  # nobody was turned away

@@ -18,6 +18,12 @@ from bot.slack.listeners import COMMANDS, EVENTS
 from tests.netguard import InternetAccessError
 
 ROOT = Path(__file__).resolve().parents[1]
+# Well-shaped values for Slack's and Anthropic's own servers.
+GOOD = {
+    "slack_bot_token": "xoxb-1",
+    "slack_signing_secret": "0123456789abcdef" * 2,
+    "anthropic_api_key": "sk-ant-api03-k",
+}
 
 
 def test_manifest_declares_every_event_and_command_the_code_registers() -> None:
@@ -59,18 +65,22 @@ def test_malformed_settings_are_named() -> None:
             _env_file=None,
             slack_bot_token="xoxp-user-token",
             slack_signing_secret="s",
-            anthropic_api_key="k",
+            anthropic_api_key=GOOD["anthropic_api_key"],
             port="eighty",
         )
     message = str(caught.value)
     assert "SLACK_BOT_TOKEN is not valid" in message
+    assert "SLACK_SIGNING_SECRET is not valid" in message
     assert "PORT is not valid" in message
     assert "ANTHROPIC_API_KEY" not in message
 
 
 def test_socket_mode_needs_no_signing_secret() -> None:
     settings = load_settings(
-        _env_file=None, slack_bot_token="xoxb-1", slack_app_token="xapp-1", anthropic_api_key="k"
+        _env_file=None,
+        slack_bot_token="xoxb-1",
+        slack_app_token="xapp-1",
+        anthropic_api_key=GOOD["anthropic_api_key"],
     )
     assert settings.socket_mode
 
@@ -135,19 +145,12 @@ async def test_reaching_the_internet_fails_loudly(no_internet: list[str]) -> Non
 def test_system_prompt_can_come_from_a_file(tmp_path: Path) -> None:
     prompt = tmp_path / "prompt.txt"
     prompt.write_text("You are the release bot.\n", encoding="utf-8")
-    base = {"slack_bot_token": "xoxb-1", "slack_signing_secret": "s", "anthropic_api_key": "k"}
-    settings = load_settings(_env_file=None, system_prompt_file=str(prompt), **base)
+    settings = load_settings(_env_file=None, system_prompt_file=str(prompt), **GOOD)
     assert settings.system_prompt == "You are the release bot."
     with pytest.raises(ConfigError, match="SYSTEM_PROMPT_FILE cannot be read"):
-        load_settings(_env_file=None, system_prompt_file=str(tmp_path / "missing.txt"), **base)
+        load_settings(_env_file=None, system_prompt_file=str(tmp_path / "missing.txt"), **GOOD)
 
 
 def test_admin_user_ids_accept_commas_and_spaces() -> None:
-    settings = load_settings(
-        _env_file=None,
-        slack_bot_token="xoxb-1",
-        slack_signing_secret="s",
-        anthropic_api_key="k",
-        admin_user_ids="U1, U2,U3",
-    )
+    settings = load_settings(_env_file=None, admin_user_ids="U1, U2,U3", **GOOD)
     assert settings.admin_user_ids == {"U1", "U2", "U3"}

@@ -127,8 +127,7 @@ async def test_an_explanation_gets_room_to_think_and_its_thinking_is_in_the_ledg
         [row] = await bot.wait_for_usage(1)
         await fake_slack.wait_for(lambda: shows(fake_slack, mention.ts, "w299"))
         report = await usage(bot, fake_slack, "today", "U0ADMIN")
-        async with bot.http.get(f"{bot.url}/metrics") as response:
-            metrics = await response.text()
+        metrics = await bot.metrics()
 
     [request] = fake_anthropic.message_requests
     assert request.body["thinking"] == {"type": "adaptive"}

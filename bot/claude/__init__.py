@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import time
 from collections.abc import AsyncGenerator, Callable, Sequence
 from typing import Any
@@ -22,15 +21,17 @@ from anthropic.types import MessageParam, TextBlockParam
 
 from bot.claude.failures import (
     NoRetryAtSpendLimit,
-    describe,
-    failed,
+    add_usage,
+    call_failure,
+    log_failure,
     merge_usage,
-    status_failure,
+    stream_failure,
 )
 from bot.claude.files import Uploaded, file_block, upload
 from bot.claude.limits import LimitSignal, WatchRateLimits
 from bot.claude.thinking import ThinkingPlan
-from bot.claude.types import Attachment, Deadlines, Finished, Prompt, Role, Usage
+from bot.claude.tools import MAX_CONTINUATIONS, TOOL_STALL, ToolWatch, request_options
+from bot.claude.types import Attachment, Deadlines, Finished, Prompt, Role, Source, Usage
 from bot.errors import ClaudeError, ClaudeFailure
 
 __all__ = [
@@ -42,12 +43,11 @@ __all__ = [
     "LimitSignal",
     "Prompt",
     "Role",
+    "Source",
     "ThinkingPlan",
     "Uploaded",
     "Usage",
 ]
-
-log = logging.getLogger(__name__)
 
 
 class Claude:
@@ -90,10 +90,12 @@ class Claude:
         prompts: Sequence[Prompt],
         plan: ThinkingPlan,
         deadlines: Deadlines | None = None,
+        tools: Sequence[str] = (),
     ) -> AnswerStream:
         """A stream of the answer's text; its `finished` holds what is known so far.
 
         `plan` says how much Claude may think and sets max_tokens to leave room for it.
+        `tools`: the server tools Claude may use ("web_search", "web_fetch"; else ValueError).
 
         The system prompt and the conversation before the newest question are marked for
         prompt caching: the next turn of the conversation reads them at the cache price.
@@ -109,6 +111,7 @@ class Claude:
             messages=messages,
             plan=plan,
             deadlines=deadlines or Deadlines(),
+            tools=tools,
         )
 
     async def upload(self, attachment: Attachment) -> Uploaded | None:
@@ -129,16 +132,25 @@ class Claude:
             counted = await self._client.messages.count_tokens(
                 model=model, system=system, messages=[_message(p) for p in prompts]
             )
-        except anthropic.APIStatusError as error:
-            raise ClaudeError(status_failure(error), describe(error)) from error
         except (anthropic.APIError, httpx2.HTTPError) as error:
-            raise ClaudeError(ClaudeFailure.UNAVAILABLE, describe(error)) from error
+            raise call_failure(error) from error
         return counted.input_tokens
+
+    async def check_key(self) -> None:
+        """The cheapest authenticated call (list one model), once: ClaudeError if it fails."""
+        try:
+            await self._client.with_options(max_retries=0, timeout=10.0).models.list(limit=1)
+        except (anthropic.APIError, httpx2.HTTPError) as error:
+            raise call_failure(error) from error
 
 
 class AnswerStream:
     """One streaming request. Iterate it for text; read `finished` at any time, even after a
-    cancellation (Stop, shutdown), to learn the usage reported so far."""
+    cancellation (Stop, shutdown), to learn the usage reported so far. Iterating also yields ""
+    whenever `activity` changed with no text to go with it (a reader that only appends text may
+    ignore it): what a server tool is doing now (`searching the web for "query"`, `reading
+    example.com`), None while Claude thinks or writes and once the stream ends. A turn paused in a
+    long tool loop (`pause_turn`) is continued by further requests; `finished` adds up usage."""
 
     def __init__(
         self,
@@ -149,78 +161,51 @@ class AnswerStream:
         messages: list[MessageParam],
         plan: ThinkingPlan,
         deadlines: Deadlines,
+        tools: Sequence[str] = (),
     ) -> None:
         self._client = client
         self._model = model
         self._system = system
-        self._plan = plan
+        self._max_tokens = plan.max_tokens
         self._messages = messages
         self._deadlines = deadlines
-        self.finished = Finished()
+        self._options = request_options(plan, tools)
+        self._watch = ToolWatch()
+        self.finished = Finished(sources=self._watch.sources, tool_errors=self._watch.errors)
         self.deltas = 0  # text deltas
-        self._events = 0  # text and thinking deltas: signs of life
+        self._events = 0  # text, thinking and tool events: signs of life
+        self._why = ""  # what the latest deadline was for
+        self._content: list[Any] = []  # the latest response's content blocks
 
-    def _next_deadline(self, loop_now: float, start: float) -> tuple[float, str]:
+    @property
+    def activity(self) -> str | None:
+        return self._watch.activity
+
+    def _next_deadline(self, start: float) -> float:
         # Each wait gets its own deadline, so no timer ever spans a `yield` to the caller.
-        d = self._deadlines
+        d, now = self._deadlines, asyncio.get_running_loop().time()
         limits = [(start + d.total, f"no complete answer within {d.total:g} s")]
+        stall = d.stall if self.activity is None else max(d.stall, TOOL_STALL)
         if self._events:  # thinking counts: a model may think for a while before it writes
-            limits.append((loop_now + d.stall, f"the stream stalled for {d.stall:g} s"))
+            limits.append((now + stall, f"the stream stalled for {stall:g} s"))
         else:
             limits.append((start + d.first_token, f"no first token within {d.first_token:g} s"))
-        return min(limits)
+        when, self._why = min(limits)
+        return when
 
     async def __aiter__(self) -> AsyncGenerator[str, None]:
         started = time.monotonic()
-        loop = asyncio.get_running_loop()
-        start = loop.time()
+        start = asyncio.get_running_loop().time()
         done = self.finished
-        why = ""
         try:
-            async with contextlib.AsyncExitStack() as stack:
-                plan = self._plan
-                manager = self._client.messages.stream(
-                    model=self._model,
-                    system=self._system,
-                    max_tokens=plan.max_tokens,
-                    messages=self._messages,
-                    **_thinking_options(plan),
-                )
-                when, why = self._next_deadline(loop.time(), start)
-                async with asyncio.timeout_at(when):
-                    stream = await stack.enter_async_context(manager)
-                done.request_id = stream.request_id
-                events = stream.__aiter__()
-                while True:
-                    when, why = self._next_deadline(loop.time(), start)
-                    try:
-                        async with asyncio.timeout_at(when):
-                            event = await anext(events)
-                    except StopAsyncIteration:
-                        break
-                    if event.type == "message_start":
-                        done.model = event.message.model
-                        merge_usage(done.usage, event.message.usage)
-                    elif event.type == "message_delta":
-                        done.stop_reason = event.delta.stop_reason
-                        detail = getattr(event.delta, "stop_details", None)
-                        done.stop_detail = getattr(detail, "category", None)
-                        merge_usage(done.usage, event.usage)
-                    elif event.type == "content_block_delta" and event.delta.type in (
-                        "thinking_delta",
-                        "signature_delta",
-                    ):
-                        self._events += 1  # thinking: never shown, but a sign of life
-                    elif (
-                        event.type == "content_block_delta"
-                        and event.delta.type == "text_delta"
-                        and event.delta.text
-                    ):
-                        if done.ttft_ms is None:
-                            done.ttft_ms = _ms_since(started)
-                        self.deltas += 1
-                        self._events += 1
-                        yield event.delta.text
+            messages, paused = self._messages, list[Any]()
+            for _ in range(MAX_CONTINUATIONS + 1):
+                async for piece in self._request(messages, done.usage, started, start):
+                    yield piece
+                if done.stop_reason != "pause_turn":
+                    break
+                paused.extend(self._content)  # sent back as it came, to be continued
+                messages = [*self._messages, {"role": "assistant", "content": paused}]
             if done.stop_reason is None:
                 # A stream closed cleanly without message_delta: the answer is incomplete.
                 done.error = ClaudeError(ClaudeFailure.STREAM_CUT, "stream ended without stop")
@@ -228,45 +213,68 @@ class AnswerStream:
             # Stopped by a person, a client that went away, or shutdown: not a failure.
             done.cancelled = True
             raise
-        except TimeoutError:
-            done.error = ClaudeError(ClaudeFailure.TIMEOUT, why)
-        except anthropic.APIStatusError as error:
-            done.request_id = error.request_id or done.request_id
-            done.error = failed(status_failure(error), error)
-        except (anthropic.APITimeoutError, httpx2.TimeoutException) as error:
-            done.error = failed(ClaudeFailure.TIMEOUT, error)
-        except (anthropic.APIConnectionError, httpx2.TransportError) as error:
-            kind = ClaudeFailure.STREAM_DROPPED if self.deltas else ClaudeFailure.UNAVAILABLE
-            done.error = failed(kind, error)
         except Exception as error:
-            # Anything else (a garbled event, an SDK surprise) must still end the reply
-            # cleanly: the user gets a note, the ledger a row, the log the traceback.
-            log.exception("unexpected error in a Claude stream request_id=%s", done.request_id)
-            kind = ClaudeFailure.STREAM_DROPPED if self.deltas else ClaudeFailure.UNAVAILABLE
-            done.error = failed(kind, error)
+            done.request_id = getattr(error, "request_id", None) or done.request_id
+            done.error = stream_failure(error, self._why, bool(self.deltas), done.request_id)
         finally:
+            self._watch.idle()  # no tool is at work any more
             done.latency_ms = _ms_since(started)
             if done.stop_reason is None:
                 # The server's output count arrives with message_delta; without it, each text
                 # delta is at least one token generated, so count those as a lower bound.
                 done.usage.output_tokens = max(done.usage.output_tokens, self.deltas)
-        if done.error is not None:
-            log.warning(
-                "claude request failed: %s (%s) request_id=%s",
-                done.error.failure,
-                done.error,
-                done.request_id,
-                exc_info=done.error.__cause__,
+        log_failure(done)
+
+    async def _request(
+        self, messages: list[MessageParam], earlier: Usage, started: float, start: float
+    ) -> AsyncGenerator[str, None]:
+        """One request: its text, and "" when `activity` changed. `earlier`: the usage of the
+        requests before it in this answer (a paused turn's), to which its own is added."""
+        done, usage = self.finished, Usage()
+        done.stop_reason = None
+        async with contextlib.AsyncExitStack() as stack:
+            manager = self._client.messages.stream(
+                model=self._model,
+                system=self._system,
+                max_tokens=self._max_tokens,
+                messages=messages,
+                **self._options,
             )
-
-
-def _thinking_options(plan: ThinkingPlan) -> dict[str, Any]:
-    options: dict[str, Any] = {}
-    if plan.thinking is not None:
-        options["thinking"] = plan.thinking
-    if plan.output_config is not None:
-        options["output_config"] = plan.output_config
-    return options
+            async with asyncio.timeout_at(self._next_deadline(start)):
+                stream = await stack.enter_async_context(manager)
+            done.request_id = stream.request_id
+            events = stream.__aiter__()
+            while True:
+                try:
+                    async with asyncio.timeout_at(self._next_deadline(start)):
+                        event = await anext(events)
+                except StopAsyncIteration:
+                    break
+                if event.type == "message_start":
+                    done.model = event.message.model
+                    merge_usage(usage, event.message.usage)
+                    done.usage = add_usage(earlier, usage)
+                elif event.type == "message_delta":
+                    done.stop_reason = event.delta.stop_reason
+                    done.stop_detail = getattr(event.delta.stop_details, "category", None)
+                    merge_usage(usage, event.usage)
+                    done.usage = add_usage(earlier, usage)
+                elif event.type == "content_block_delta" and event.delta.type == "text_delta":
+                    if event.delta.text:
+                        if done.ttft_ms is None:
+                            done.ttft_ms = _ms_since(started)
+                        self.deltas += 1
+                        self._events += 1
+                        self._watch.idle()
+                        yield event.delta.text
+                elif event.type in ("content_block_start", "content_block_delta"):
+                    self._events += 1  # thinking and tool use: never text, but signs of life
+                    if self._watch.see(event):
+                        yield ""
+                elif event.type == "content_block_stop" and self._watch.see(event):
+                    yield ""
+            if done.stop_reason == "pause_turn":
+                self._content = list(stream.current_message_snapshot.content)
 
 
 def _message(prompt: Prompt, *, cached: bool = False) -> MessageParam:

@@ -3,12 +3,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import logging
 from typing import Any
 
 import anthropic
+import httpx2
 
-from bot.claude.types import Usage
+from bot.claude.types import Finished, Usage
 from bot.errors import (
     CONTRACT_SPEND_LIMIT,
     MONTHLY_SPEND_LIMIT,
@@ -16,6 +19,46 @@ from bot.errors import (
     ClaudeError,
     ClaudeFailure,
 )
+
+log = logging.getLogger("bot.claude")
+
+
+def stream_failure(
+    error: Exception, deadline: str, wrote: bool, request_id: str | None
+) -> ClaudeError:
+    """What broke a stream: `deadline` names the deadline a TimeoutError is for; `wrote` says
+    whether text had arrived (a connection lost then dropped the stream, else Anthropic was
+    unavailable)."""
+    lost = ClaudeFailure.STREAM_DROPPED if wrote else ClaudeFailure.UNAVAILABLE
+    if isinstance(error, TimeoutError):
+        return ClaudeError(ClaudeFailure.TIMEOUT, deadline)
+    if isinstance(error, anthropic.APIStatusError):
+        return failed(status_failure(error), error)
+    if isinstance(error, anthropic.APITimeoutError | httpx2.TimeoutException):
+        return failed(ClaudeFailure.TIMEOUT, error)
+    if not isinstance(error, anthropic.APIConnectionError | httpx2.TransportError):
+        # Anything else (a garbled event, an SDK surprise) must still end the reply
+        # cleanly: the user gets a note, the ledger a row, the log the traceback.
+        log.exception("unexpected error in a Claude stream request_id=%s", request_id)
+    return failed(lost, error)
+
+
+def call_failure(error: anthropic.APIError | httpx2.HTTPError) -> ClaudeError:
+    """What made a plain (not streamed) call fail."""
+    if isinstance(error, anthropic.APIStatusError):
+        return ClaudeError(status_failure(error), describe(error))
+    return ClaudeError(ClaudeFailure.UNAVAILABLE, describe(error))
+
+
+def log_failure(finished: Finished) -> None:
+    if finished.error is not None:
+        log.warning(
+            "claude request failed: %s (%s) request_id=%s",
+            finished.error.failure,
+            finished.error,
+            finished.request_id,
+            exc_info=finished.error.__cause__,
+        )
 
 
 def failed(kind: ClaudeFailure, error: BaseException) -> ClaudeError:
@@ -110,6 +153,18 @@ def merge_usage(
         # Without the TTL breakdown, the write used the default TTL (5 minutes).
         usage.cache_write_5m = written
         usage.cache_write_1h = 0
+
+
+def add_usage(earlier: Usage, latest: Usage) -> Usage:
+    """The usage of two requests of one answer (a paused turn and its continuation): token
+    counts add up; where it ran and at what speed is the latest request's."""
+    total = dataclasses.replace(latest)
+    for name, value in vars(earlier).items():
+        if isinstance(value, int):
+            setattr(total, name, value + getattr(latest, name))
+        elif getattr(total, name) is None:
+            setattr(total, name, value)
+    return total
 
 
 def describe(error: BaseException) -> str:

@@ -69,6 +69,14 @@ class Usage:
     web_fetch_requests: int = 0
 
 
+@dataclass(frozen=True)
+class Source:
+    """A web page an answer used: one it cites from a web search, or one it fetched."""
+
+    title: str
+    url: str
+
+
 @dataclass
 class Finished:
     """The end of every stream, successful or not."""
@@ -82,6 +90,9 @@ class Finished:
     latency_ms: int = 0
     error: ClaudeError | None = None
     cancelled: bool = False
+    # Web pages the answer used, in order of first use, each once (filled as it streams).
+    sources: list[Source] = field(default_factory=list)
+    tool_errors: list[str] = field(default_factory=list)  # e.g. "web_search: max_uses_exceeded"
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ Requests whose model has no price count at a conservative estimate, never at $0.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -162,6 +163,7 @@ class Budgets:
         input_tokens: int,
         max_tokens: int,
         now: datetime,
+        tool_uses: Mapping[str, int] | None = None,
     ) -> Refusal | Hold:
         """The first budget this request could pass, recorded as a refusal; or, when it fits
         them all, its worst case held against each until the request is recorded, so that
@@ -170,7 +172,9 @@ class Budgets:
         if not limits:
             return Hold(self._store)
         # The bot marks its cache breakpoints with the default 5-minute TTL.
-        estimate = self._prices.worst_case(model, input_tokens, max_tokens, cache_write_1h=False)
+        estimate = self._prices.worst_case(
+            model, input_tokens, max_tokens, cache_write_1h=False, tool_uses=tool_uses
+        )
         windows = []
         for limit in limits:
             span = window(limit.period, now)

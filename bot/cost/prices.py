@@ -14,7 +14,7 @@ reports can still count the request without under-counting it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
@@ -117,8 +117,12 @@ class PriceTable(PriceFile):
         *,
         inference_geo: str | None = None,
         cache_write_1h: bool = True,
+        tool_uses: Mapping[str, int] | None = None,
     ) -> int:
         """The most a request could cost, for holding against a budget before it is sent.
+
+        `tool_uses`: the most uses of each server tool (web_search, web_fetch) it may make,
+        each at its fee. (What tool results add to the prompt is not foreseeable here.)
 
         Every prompt token is priced at the dearest of input and cache write, since the
         request may write all of it to the cache; `cache_write_1h=False` is for a caller
@@ -136,7 +140,12 @@ class PriceTable(PriceFile):
         geo = self._multiplier("inference_geo", inference_geo) if inference_geo else None
         if geo is None:
             geo = self._highest_multiplier("inference_geo")
-        return _round((prompt_tokens * prompt_price + max_tokens * price("output")) * geo)
+        fees = sum(
+            uses * self.tools.get(tool, max(self.tools.values(), default=Decimal(0)))
+            for tool, uses in (tool_uses or {}).items()
+        )
+        tokens = (prompt_tokens * prompt_price + max_tokens * price("output")) * geo
+        return _round(tokens + fees * _MICROS_PER_USE_PER_FEE)
 
     def cache_savings_micros(self, model: str | None, tokens: Tokens) -> int | None:
         """What caching saved: reads at the input price minus what reads and writes cost.

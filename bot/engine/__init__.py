@@ -9,12 +9,13 @@ May import: `bot.cost`, `bot.claude`, `bot.store`, and the top-level `bot.errors
 `bot.metrics`. Never a surface.
 """
 
-from bot.claude import Attachment
+from bot.claude import Attachment, Source
 from bot.engine.admission import Refused, ReplySettings
 from bot.engine.engine import Engine, EngineParts
 from bot.engine.events import Ask, Ended, Event, Text
 from bot.engine.inflight import InFlight
-from bot.engine.turns import Turn, Waited
+from bot.engine.queue import Waited
+from bot.engine.turns import Turn
 
 __all__ = [
     "Ask",
@@ -26,6 +27,7 @@ __all__ = [
     "InFlight",
     "Refused",
     "ReplySettings",
+    "Source",
     "Text",
     "Turn",
     "Waited",

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from bot.claude import Attachment, Claude, Prompt
+from bot.claude.tools import MAX_USES
 from bot.cost.budgets import Budgets, Hold, Refusal
 from bot.engine.context import Context, QuestionTooLong, budget_for, estimate_tokens, fit
 from bot.engine.limits import Limited, RateLimiter, Slot
@@ -90,8 +91,11 @@ class Admission:
         text: str,
         *,
         max_tokens: int,
+        model: str,
+        system: str,
         channel_memory: bool = True,
         attachments: tuple[Attachment, ...] = (),
+        tools: tuple[str, ...] = (),
     ) -> Admitted | Refused:
         slot = await self._limiter.acquire(user_id)
         if isinstance(slot, Limited):
@@ -99,12 +103,13 @@ class Admission:
             return Refused(slot.reason, slot.message, slot.retry_after)
         try:
             context = await self._context(
-                place, user_id, text, max_tokens, channel_memory, attachments
+                place, user_id, text, max_tokens, channel_memory, attachments, model, system
             )
             if isinstance(context, Refused):
                 await slot.release()
                 return context
-            hold = await self._over_budget(place, user_id, context, max_tokens)
+            uses = {tool: MAX_USES[tool] for tool in tools}
+            hold = await self._over_budget(place, user_id, context, max_tokens, model, uses)
         except BaseException:
             await asyncio.shield(slot.release())
             raise
@@ -121,6 +126,8 @@ class Admission:
         max_tokens: int,
         channel_memory: bool,
         attachments: tuple[Attachment, ...],
+        model: str,
+        system: str,
     ) -> Context | Refused:
         settings = self._settings
         pending = TurnRecord(
@@ -137,25 +144,32 @@ class Admission:
         try:
             return await fit(
                 [*turns, pending],
-                system=settings.system_prompt,
+                system=system,
                 budget=budget_for(settings.context_window, max_tokens),
-                count=self._count,
+                count=lambda system, prompts: self._count(model, system, prompts),
             )
         except QuestionTooLong as error:
             return Refused("too_long", error.user_message)
 
     async def _over_budget(
-        self, place: Place, user_id: str, context: Context, max_tokens: int
+        self,
+        place: Place,
+        user_id: str,
+        context: Context,
+        max_tokens: int,
+        model: str,
+        tool_uses: dict[str, int],
     ) -> Refused | Hold:
         now = self._clock()
         refusal = await self._budgets.check(
             team_id=place.team_id,
             channel_id=place.channel_id,
             user_id=user_id,
-            model=self._settings.model,
+            model=model,
             input_tokens=context.tokens,
             max_tokens=max_tokens,
             now=now,
+            tool_uses=tool_uses,
         )
         if not isinstance(refusal, Refusal):
             return refusal  # the worst case is held until the request is recorded
@@ -167,11 +181,9 @@ class Admission:
             team_id=place.team_id, channel_id=place.channel_id, user_id=user_id, now=self._clock()
         )
 
-    async def _count(self, system: str, prompts: Sequence[Prompt]) -> int:
+    async def _count(self, model: str, system: str, prompts: Sequence[Prompt]) -> int:
         try:
-            return await self._claude.count_tokens(
-                model=self._settings.model, system=system, prompts=prompts
-            )
+            return await self._claude.count_tokens(model=model, system=system, prompts=prompts)
         except ClaudeError:
             # Without an exact count, the conservative estimate decides.
             log.warning("count_tokens failed; using the estimate", exc_info=True)

@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 from bot.claude import Claude, Deadlines
 from bot.claude.thinking import plan as thinking_plan
 from bot.engine.admission import Admission, Refused, ReplySettings
+from bot.engine.channels import ChannelConfig, Channels, system_prompt
 from bot.engine.events import Ask, Ended
 from bot.engine.inflight import InFlight
 from bot.engine.kinds import classify, room_of
@@ -19,6 +20,11 @@ from bot.metrics import Metrics
 from bot.store import Place, Store
 
 log = logging.getLogger(__name__)
+
+CHANNEL_OFF = (
+    "I'm switched off in this channel. A workspace admin can turn me on here with "
+    "`/ask settings on`; `/ask settings` shows this channel's settings."
+)
 
 
 @dataclass
@@ -33,6 +39,7 @@ class EngineParts:
     in_flight: InFlight
     owner: str  # this process's id: the owner of the turns it streams
     spend_limit: SpendLimit
+    channels: Channels
 
 
 class Engine:
@@ -57,21 +64,34 @@ class Engine:
             kind, stripped = classify(text)
             text = stripped or text
         settings = self.parts.settings
+        config = ask.config or await self.channel(ask.team_id, ask.channel_id)
+        if not config.enabled:
+            await self.claim_done(ask.claim)
+            return Refused("off", CHANNEL_OFF)
         plain, room = room_of(kind)
-        plan = thinking_plan(settings.model, plain, settings.max_tokens_for(plain), room)
+        plan = thinking_plan(config.model, plain, settings.max_tokens_for(plain), room)
         place = Place(ask.team_id, ask.channel_id, ask.thread or "")
         admitted = await self.parts.admission.admit(
             place,
             ask.user_id,
             text,
             max_tokens=plan.max_tokens,
-            channel_memory=ask.channel_memory,
+            model=config.model,
+            system=system_prompt(settings.system_prompt, config.instructions),
+            channel_memory=ask.channel_memory and config.memory,
             attachments=ask.attachments,
+            tools=config.tools,
         )
         if isinstance(admitted, Refused):
             await self.claim_done(ask.claim)
             return admitted
-        return Turn(self, replace(ask, text=text, kind=kind), admitted, plan)
+        return Turn(self, replace(ask, text=text, kind=kind, config=config), admitted, plan)
+
+    async def channel(
+        self, team_id: str, channel_id: str, *, external: bool = False
+    ) -> ChannelConfig:
+        """A channel's settings as they are now (every replica reads the same)."""
+        return await self.parts.channels.config(team_id, channel_id, external=external)
 
     async def claim_done(self, claim: str | None) -> None:
         if claim is None:

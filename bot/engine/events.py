@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.claude import Attachment
+from bot.claude import Attachment, Source
+from bot.engine.channels import ChannelConfig
 from bot.errors import ClaudeError
 from bot.store import UsageRow
 
@@ -35,11 +36,15 @@ class Ask:
     channel_memory: bool = True  # other conversations of the channel are context too
     claim: str | None = None  # the delivery this answers: marked done when the turn ends
     attachments: tuple[Attachment, ...] = ()  # images and PDFs sent with the question
+    # The channel's settings, when the surface read them already (else the engine reads them).
+    config: ChannelConfig | None = None
 
 
 @dataclass(frozen=True)
 class Text:
     text: str  # the whole answer so far
+    # What Claude is doing with a tool now, e.g. `searching the web for "…"` (None: writing).
+    activity: str | None = None
 
 
 @dataclass(frozen=True)
@@ -50,6 +55,7 @@ class Ended:
     stopped_by: str | None = None
     interrupted: bool = False  # cut short by a shutdown
     cancelled: bool = False  # the surface went away (a /chat client hung up)
+    sources: tuple[Source, ...] = ()  # pages the answer cites or read (Claude's web tools)
 
     @property
     def stop_reason(self) -> str | None:

@@ -14,6 +14,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 
 from bot.engine.capacity import CapacityLearner
 from bot.store.rate_limits import RateStore
@@ -21,6 +22,12 @@ from bot.store.rate_limits import RateStore
 log = logging.getLogger(__name__)
 
 QUEUE_TICK_SECONDS = 0.5
+
+
+class Waited(StrEnum):
+    READY = "ready"  # it may start
+    TIMED_OUT = "timed_out"  # QUEUE_WAIT_SECONDS passed in the queue
+    STOPPED = "stopped"  # a Stop while it waited
 
 
 @dataclass

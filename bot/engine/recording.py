@@ -23,8 +23,16 @@ class Recorder:
         self._unpriced: set[str] = set()
 
     def usage_row(
-        self, finished: Finished, *, text: str, stopped: bool, interrupted: bool = False
+        self,
+        finished: Finished,
+        *,
+        text: str,
+        stopped: bool,
+        interrupted: bool = False,
+        model: str | None = None,
     ) -> UsageRow:
+        """The ledger row of a request to `model` (default: CLAUDE_MODEL)."""
+        requested = model or self._model
         if finished.stop_reason == "refusal":
             outcome = Outcome.REFUSED  # a normal end, but not an answer: told apart
         elif finished.error is None and not (stopped or interrupted or finished.cancelled):
@@ -42,7 +50,7 @@ class Recorder:
         else:
             error_kind = "cancelled" if finished.cancelled else None
         usage = finished.usage
-        model = finished.model or self._model
+        model = finished.model or requested
         tokens = Tokens(
             input=usage.input_tokens,
             output=usage.output_tokens,
@@ -67,7 +75,7 @@ class Recorder:
                 self._prices.version,
             )
         return UsageRow(
-            requested_model=self._model,
+            requested_model=requested,
             resolved_model=finished.model,
             input_tokens=usage.input_tokens,
             output_tokens=usage.output_tokens,

@@ -39,6 +39,9 @@ def _os_process_nonce() -> str:
     return secrets.token_hex(8)
 
 
+RETENTION_EVERY = timedelta(hours=1)
+
+
 def new_process_id() -> str:
     return f"{_os_process_nonce()}.{secrets.token_hex(4)}"
 
@@ -53,8 +56,11 @@ class Recovery:
         owner: str,
         timeout: float,
         clock: Callable[[], datetime],
+        retention_days: int = 0,
     ) -> None:
         self._processes = processes
+        self._retention = timedelta(days=retention_days) if retention_days else None
+        self._retained_at: datetime | None = None
         self._store = store
         self._recorder = recorder
         self.owner = owner
@@ -99,7 +105,19 @@ class Recovery:
         await self._answer_pending(live)
         # Their turns are closed: the dead need no row (one that was only slow beats again).
         await self._processes.forget(*(p.id for p in peers if p.id not in live))
+        await self._apply_retention(now)
         return closed
+
+    async def _apply_retention(self, now: datetime) -> None:
+        """RETENTION_DAYS: conversation text older than that goes, once an hour at most."""
+        if self._retention is None:
+            return
+        if self._retained_at is not None and now - self._retained_at < RETENTION_EVERY:
+            return
+        self._retained_at = now
+        deleted = await self._store.forget_before(now - self._retention)
+        if deleted:
+            log.info("deleted %d stored messages older than the retention period", deleted)
 
     async def _answer_pending(self, live: set[str]) -> None:
         """Questions a dead process took and never began to answer: answered here, each in

@@ -18,7 +18,6 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
-from enum import StrEnum
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +26,7 @@ from bot.engine.admission import Admitted
 from bot.engine.context import estimate_tokens
 from bot.engine.events import Ask, Ended, Event, Text
 from bot.engine.progress import Progress
+from bot.engine.queue import Waited
 from bot.engine.shield import finish_first
 from bot.engine.uploads import upload_files, with_files
 from bot.store import Place, UsageRow
@@ -40,18 +40,13 @@ log = logging.getLogger(__name__)
 PROGRESS_SECONDS = 1.0
 
 
-class Waited(StrEnum):
-    READY = "ready"  # it may start
-    TIMED_OUT = "timed_out"  # QUEUE_WAIT_SECONDS passed in the queue
-    STOPPED = "stopped"  # a Stop while it waited
-
-
 class Turn:
     """One question and its answer, from admission to the ledger."""
 
     def __init__(self, engine: Engine, ask: Ask, admitted: Admitted, plan: ThinkingPlan) -> None:
         self.ask = ask
         self.kind = ask.kind or "default"
+        self.model = ask.config.model if ask.config else engine.parts.settings.model
         self.plan = plan
         self.place: Place | None = None
         self.id: int | None = None
@@ -59,6 +54,7 @@ class Turn:
         self._parts = engine.parts
         self._admitted = admitted
         self._text = ""
+        self._activity: str | None = None
         self._prompts = admitted.context.prompts
         self._changed = asyncio.Event()
         self._progress = Progress(surface=ask.surface, user=ask.user_id, claim=ask.claim)
@@ -176,12 +172,13 @@ class Turn:
 
     async def events(self) -> AsyncIterator[Event]:
         """The answer so far as it grows (latest wins), then how it ended."""
-        sent = None
+        sent: tuple[str, str | None] = ("", None)
         while True:
             self._changed.clear()
-            if self._text != sent and self._text:
-                sent = self._text
-                yield Text(sent)
+            now = (self._text, self._activity)
+            if now != sent and (self._text or self._activity):
+                sent = now
+                yield Text(*now)
             if self._ended is not None:
                 yield self._ended
                 return
@@ -214,19 +211,20 @@ class Turn:
         return self._warnings
 
     async def _run(self) -> Ended:
-        p = self._parts
-        settings, context = p.settings, self._admitted.context
+        p, context = self._parts, self._admitted.context
         answer = p.claude.stream(
-            model=settings.model,
+            model=self.model,
             system=context.system,
             prompts=self._prompts,
             plan=self.plan,
             deadlines=p.deadlines,
+            tools=self.ask.config.tools if self.ask.config else (),
         )
         p.metrics.in_flight.inc()
         try:
             async for piece in answer:
                 self._text += piece
+                self._activity = answer.activity
                 self._changed.set()
                 self._progress.update(answer.finished)
                 if time.monotonic() - self._saved_at >= PROGRESS_SECONDS:
@@ -239,6 +237,7 @@ class Turn:
         finished = answer.finished
         usage = p.recorder.usage_row(
             finished,
+            model=self.model,
             text=self._text,
             stopped=self._stopped_by is not None,
             interrupted=self._ending == "interrupted",
@@ -251,7 +250,9 @@ class Turn:
             stopped_by=self._stopped_by,
             interrupted=self._ending == "interrupted",
             cancelled=self._ending == "cancelled",
+            sources=tuple(finished.sources),
         )
+        self._activity = None
         self._changed.set()
         limited = p.spend_limit.observe(ended)
         await self._record(usage)

@@ -12,9 +12,6 @@ import warnings
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from PIL import Image
-from pypdf import PdfReader
-
 Kind = Literal["image", "document", "text"]
 
 IMAGE_NAMES = "PNG, JPEG, GIF and WebP"
@@ -159,6 +156,8 @@ def _why_unsupported(file: dict[str, Any], name: str) -> str:
 
 def image_media_type(name: str, data: bytes, max_side: int) -> str:
     """The image's real media type, after checking it decodes and fits Claude's pixel limit."""
+    from PIL import Image  # imported when an image comes: start-up stays quick
+
     too_large = f"I can't read `{name}`: images can be at most {max_side:,} pixels on a side"
     try:
         # Pillow warns (an error under pytest) about very large images before we can measure.
@@ -179,6 +178,8 @@ def image_media_type(name: str, data: bytes, max_side: int) -> str:
 def check_pdf(name: str, data: bytes, max_pages: int) -> int:
     """Refuse a PDF Claude cannot read: unreadable, password-protected, empty or too long;
     else its number of pages (a PDF's tokens grow with them)."""
+    from pypdf import PdfReader  # imported when a PDF comes: start-up stays quick
+
     try:
         reader = PdfReader(io.BytesIO(data), strict=False)
         encrypted = reader.is_encrypted

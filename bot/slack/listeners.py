@@ -8,6 +8,7 @@ database and ignored after that.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -17,7 +18,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.cost.usage_command import UsageCommand
 from bot.slack.buttons import Buttons
+from bot.slack.channel_commands import FORGET, ChannelCommands
 from bot.slack.claims import claim_once, event_key, message_key, retry_num
+from bot.slack.connect import SharedChannels
 from bot.slack.history import Me
 from bot.slack.questions import Question, ask_payload, question_payload
 from bot.slack.responder import Responder
@@ -26,13 +29,14 @@ from bot.slack.text import (
     CANNOT_POST,
     EMPTY_MENTION_TEXT,
     NEW_MESSAGE_SUBTYPES,
-    RESET_DONE,
     strip_bot_mention,
 )
 from bot.slack.views import CONTINUE_ACTION_ID, STOP_ACTION_ID
 from bot.store import Store
 
 log = logging.getLogger(__name__)
+
+ANSWER_IN_ACK_SECONDS = 2.0  # Slack wants the acknowledgement within 3 s
 
 # Events and commands the app handles, with their listeners; manifest.yml must declare each
 # (a test checks), and `register` subscribes exactly these.
@@ -55,13 +59,15 @@ class Listeners:
         store: Store,
         responder: Responder,
         usage: UsageCommand,
-        follow_ups: bool = True,
+        commands: ChannelCommands,
+        shared: SharedChannels,
         bots: frozenset[str] = frozenset(),
     ) -> None:
         self._store = store
         self._responder = responder
         self._usage = usage
-        self._follow_ups = follow_ups
+        self._commands = commands
+        self._shared = shared
         self._bots = bots  # other bots (bot, app or user ids) the bot may answer
 
     def register(self, app: AsyncApp) -> None:
@@ -93,6 +99,14 @@ class Listeners:
         ts = str(event["ts"])
         thread_ts = str(event.get("thread_ts") or ts)
         text = strip_bot_mention(str(event.get("text") or ""), context.bot_user_id)
+        if text.strip().lower() == FORGET:
+            # Slash commands cannot run in threads: a thread is forgotten by a mention.
+            channel, user = str(event["channel"]), str(event.get("user") or "")
+            thread = str(event["thread_ts"]) if event.get("thread_ts") else None
+            note = await self._commands.forget(_team_of(body, event), channel, user, thread)
+            await self._responder.tell(channel, user, thread, note)
+            await self._store.event_done(message_key(body, event))
+            return
         await self._hand_off(
             body, event, context, text=text, thread_ts=thread_ts, reply_to=thread_ts
         )
@@ -118,10 +132,14 @@ class Listeners:
             # allowed ones, are answered only when they mention the bot: two bots that allow
             # each other still need a mention each time. Anything else in a channel reaches
             # the bot only as an app_mention.
-            team_id = str(body.get("team_id") or event.get("team") or "")
-            if not self._follow_ups or not thread_ts or thread_ts == ts or _is_bot(event):
+            team_id, channel = _team_of(body, event), str(event["channel"])
+            if not thread_ts or thread_ts == ts or _is_bot(event):
                 return
-            if not await self._store.has_answered(team_id, str(event["channel"]), thread_ts):
+            if not await self._store.has_answered(team_id, channel, thread_ts):
+                return
+            external = bool(body.get("is_ext_shared_channel"))
+            config = await self._commands.config(team_id, channel, external=external)
+            if not (config.follow_ups and config.enabled):
                 return
         elif event.get("channel_type") != "im":
             return
@@ -163,16 +181,33 @@ class Listeners:
         if text.lower() in ("", "help"):
             await ack(text=ASK_HELP)
             return
-        if text.lower() == "reset":
-            await self._store.reset_memory(team_id, channel_id, user_id)
-            await ack(text=RESET_DONE)
+        word, _, rest = text.partition(" ")
+        if word.lower() in ("settings", FORGET, "reset"):
+            # Answered in the acknowledgement when it is quick (it usually is: the database
+            # alone); an admin check that waits on Slack answers through response_url.
+            answer = asyncio.ensure_future(
+                self._commands.handle(
+                    word.lower(), rest, team_id, channel_id, user_id, self._shared
+                )
+            )
+            done, _ = await asyncio.wait({answer}, timeout=ANSWER_IN_ACK_SECONDS)
+            if done:
+                await ack(text=answer.result())
+            else:
+                await ack()
+                await respond(text=await answer, response_type="ephemeral")
             return
         await ack()
         # Acknowledged, so never lost: a live process answers it if this one dies first.
         kept = ask_payload(key, team_id, channel_id, user_id, text)
         await self._store.keep_question(key, self._responder.owner, kept)
         posted = await self._responder.ask(
-            team_id=team_id, channel_id=channel_id, user_id=user_id, text=text, claim=key
+            team_id=team_id,
+            channel_id=channel_id,
+            user_id=user_id,
+            text=text,
+            claim=key,
+            external=await self._shared.external(channel_id),
         )
         if not posted:
             await respond(text=CANNOT_POST, response_type="ephemeral")
@@ -243,6 +278,7 @@ class Listeners:
             claim=message_key(body, event),
             files=files,
             me=Me(context.bot_user_id, context.bot_id),
+            external=bool(body.get("is_ext_shared_channel")),
         )
         # Acknowledged to Slack, so never lost: should this process die before answering,
         # a live one finds the question with its claim and answers it.
@@ -250,6 +286,10 @@ class Listeners:
             question.claim or "", self._responder.owner, question_payload(question)
         )
         await self._responder.answer(question)
+
+
+def _team_of(body: dict[str, Any], event: dict[str, Any]) -> str:
+    return str(body.get("team_id") or event.get("team") or "")
 
 
 def _is_bot(event: dict[str, Any]) -> bool:

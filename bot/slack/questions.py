@@ -25,6 +25,7 @@ class Question:
     claim: str | None = None  # the Slack event, command or click this answers
     files: tuple[dict[str, Any], ...] = ()  # Slack file objects shared with the question
     me: Me | None = None  # the bot, to tell its own messages in the thread's history
+    external: bool = False  # asked in a Slack Connect channel (shared with another org)
 
 
 def question_payload(q: Question) -> dict[str, Any]:

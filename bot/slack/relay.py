@@ -28,7 +28,15 @@ from bot.engine import Ended, Text, Turn
 from bot.engine.kinds import more_room
 from bot.slack.scheduler import FINAL, FIRST, INTERIM, SLACK_ERRORS, SlackWriter
 from bot.slack.text import EMPTY_ANSWER_TEXT, split_markdown
-from bot.slack.views import ContinueTarget, View, continue_button, final_view, interim_view
+from bot.slack.views import (
+    ContinueTarget,
+    View,
+    continue_button,
+    final_view,
+    interim_view,
+    with_activity,
+    with_sources,
+)
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +127,7 @@ class Relay:
         try:
             async for event in turn.events():
                 if isinstance(event, Text):
-                    self._text = event.text
+                    self._text = with_activity(event.text, event.activity)
                 else:
                     self._ended = event
                     self._text = event.text
@@ -164,7 +172,7 @@ class Relay:
             await asyncio.shield(show) if self._posting else await show
 
     def _final_body(self, ended: Ended) -> str:
-        body = ended.text.rstrip()
+        body = with_sources(ended.text.rstrip(), ended.sources)
         if ended.interrupted or ended.cancelled:
             note = INTERRUPTED_NOTE
         elif ended.stopped_by is not None:

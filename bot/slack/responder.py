@@ -14,6 +14,7 @@ from typing import Any
 from slack_sdk.errors import SlackApiError
 
 from bot.engine import Ask, Attachment, Engine, Refused, Turn
+from bot.engine.engine import CHANNEL_OFF
 from bot.metrics import Metrics
 from bot.slack.admins import Admins
 from bot.slack.files import FileReader
@@ -24,7 +25,7 @@ from bot.slack.refusals import is_refusal
 from bot.slack.relay import Relay, RelayResult
 from bot.slack.scheduler import FINAL, SLACK_ERRORS, SlackWriter
 from bot.slack.stops import ActiveReplies, StopResult
-from bot.slack.text import escape_mrkdwn
+from bot.slack.text import HISTORY_FAILED, HISTORY_LIMITED, escape_mrkdwn
 from bot.slack.views import (
     ContinueTarget,
     queued_view,
@@ -40,14 +41,6 @@ log = logging.getLogger(__name__)
 ASKED_PREVIEW_LIMIT = 2900
 CONTINUE_PROMPT = (
     "Please continue your previous answer exactly where it stopped, without repeating."
-)
-HISTORY_FAILED = (
-    "I couldn't read this thread's earlier messages from Slack, so I answered from what I "
-    "already knew of it."
-)
-HISTORY_LIMITED = (
-    "Slack lets me read a thread's history only once a minute, so I answered from what I "
-    "already knew of this thread."
 )
 
 
@@ -88,7 +81,14 @@ class Responder:
         return await self.replies.stop(stop_key, user_id)
 
     async def ask(
-        self, *, team_id: str, channel_id: str, user_id: str, text: str, claim: str | None = None
+        self,
+        *,
+        team_id: str,
+        channel_id: str,
+        user_id: str,
+        text: str,
+        claim: str | None = None,
+        external: bool = False,
     ) -> bool:
         """`/ask`: show the question to the channel, then answer in its thread.
 
@@ -96,7 +96,8 @@ class Responder:
         is posted. False when Slack refuses the post (the bot is not in that conversation);
         nothing is stored or billed then.
         """
-        ask = Ask(SURFACE, team_id, channel_id, None, user_id, text, claim=claim)
+        config = await self._engine.channel(team_id, channel_id, external=external)
+        ask = Ask(SURFACE, team_id, channel_id, None, user_id, text, claim=claim, config=config)
         turn = await self._engine.admit(ask)
         if isinstance(turn, Refused):
             await self.tell(channel_id, user_id, None, turn.message)
@@ -138,6 +139,12 @@ class Responder:
         await self.answer(question)
 
     async def answer(self, q: Question) -> RelayResult | None:
+        # An off channel reads no file and no history, and calls no model.
+        config = await self._engine.channel(q.team_id, q.channel_id, external=q.external)
+        if not config.enabled:
+            await self.tell(q.channel_id, q.user_id, self._note_thread(q), CHANNEL_OFF)
+            await self._engine.claim_done(q.claim)
+            return None
         text = q.text
         attachments: tuple[Attachment, ...] = ()
         if q.files and self._files is not None:
@@ -169,6 +176,7 @@ class Responder:
             q.kind,
             claim=q.claim,
             attachments=attachments,
+            config=config,
         )
         turn = await self._engine.admit(ask)
         if isinstance(turn, Refused):

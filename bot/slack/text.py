@@ -144,3 +144,11 @@ CANNOT_POST = (
 NEW_MESSAGE_SUBTYPES = (None, "file_share", "thread_broadcast")
 STOP_REFUSED = "Only the person who asked, or a workspace admin, can stop this answer."
 CONTINUE_REFUSED = "Only the person who asked, or a workspace admin, can continue this answer."
+HISTORY_FAILED = (
+    "I couldn't read this thread's earlier messages from Slack, so I answered from what I "
+    "already knew of it."
+)
+HISTORY_LIMITED = (
+    "Slack lets me read a thread's history only once a minute, so I answered from what I "
+    "already knew of this thread."
+)

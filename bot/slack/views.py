@@ -9,9 +9,11 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot.engine import Source
 from bot.slack.mrkdwn import defuse_mass_mentions, to_mrkdwn
 from bot.slack.text import (
     FALLBACK_TEXT_LIMIT,
@@ -144,3 +146,23 @@ def shorten(text: str, limit: int) -> str:
         return text
     cut = text.rfind(" ", 0, limit - 1)
     return text[: cut if cut > limit // 2 else limit - 1].rstrip() + "…"
+
+
+def with_activity(markdown: str, activity: str | None) -> str:
+    """The answer so far, and what Claude is doing with a tool now (while it streams)."""
+    if not activity:
+        return markdown
+    line = f"_🔎 {activity}…_"
+    return f"{markdown}\n\n{line}" if markdown else line
+
+
+def with_sources(markdown: str, sources: Sequence[Source]) -> str:
+    """The answer with the pages it cites or read as links under it (Markdown)."""
+    if not sources or not markdown:
+        return markdown
+    links = " · ".join(f"[{_link_text(s.title or s.url)}]({s.url})" for s in sources)
+    return f"{markdown}\n\n**Sources:** {links}"
+
+
+def _link_text(title: str) -> str:
+    return title.replace("[", "(").replace("]", ")").replace("\n", " ")[:100]

@@ -11,6 +11,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.store.forget import ForgetStore
 from bot.store.history import HistoryStore
 from bot.store.models import MemoryReset, Outcome, SlackEvent, Turn, utcnow
 from bot.store.pending import PendingStore
@@ -69,7 +70,7 @@ def _record(turn: Turn) -> TurnRecord:
     )
 
 
-class Store(HistoryStore, StopStore, PendingStore):
+class Store(HistoryStore, StopStore, PendingStore, ForgetStore):
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
 

@@ -63,6 +63,11 @@ lists every successful upload in order (deleted ones included). ``fake.files_api
 the Files API would. An upload body over ``fake.max_upload_bytes`` (default 500 MB) is a 413.
 Expiry is recorded but not enforced. Listing and downloading are not served (404).
 
+Models (the bot's start-up key check): ``GET /v1/models`` answers one page listing
+``claude-sonnet-5-5`` (``{"data": [...], "has_more": false, "first_id", "last_id"}``) to the
+API key, else 401 authentication_error. These requests are counted in ``fake.model_lists``,
+not recorded in ``requests``.
+
 Thinking (0a.1; the per-model table is in :mod:`tests.fakes.anthropic_models`): the request's
 ``thinking`` and ``output_config.effort`` are validated per model (400 invalid_request_error
 naming the field), on count_tokens too. When the request thinks (no ``thinking`` on a model that
@@ -91,6 +96,29 @@ breakdown, which ``MessageDeltaUsage`` lacks), ``output_tokens``, ``output_token
 ``inference_geo`` (``Reply.inference_geo``, else the request's ``inference_geo``, else
 ``"global"``), ``speed`` (``Reply.speed``, else the request's ``speed``, else ``"standard"``)
 and ``service_tier: "standard"``.
+
+Server tools (web search and web fetch; the facts and their sources are in
+:mod:`tests.fakes.anthropic_tools`): the request's ``tools`` are validated on both endpoints
+(400 invalid_request_error: an unknown ``type`` "Input tag ... does not match any of the
+expected tags", a server tool's wrong ``name``, ``max_uses`` < 1, a custom tool without
+``input_schema``, duplicate names), and so are assistant messages sent back (a
+``server_tool_use`` without its result block is a 400). ``Reply(tool_steps=[WebSearch(query,
+results=[(title, url), ...]), WebFetch(url, title=..., text=...)], text=..., cited=[url, ...])``
+answers with, after any thinking block, each step as a ``server_tool_use`` block (streamed:
+``input: {}``, two ``input_json_delta`` pieces, stop; ``step.delay`` slept) and its result block
+(whole in its ``content_block_start``), then the text block; ``cited`` URLs (results of the
+reply's searches, else ValueError) become ``web_search_result_location`` citations of the text
+block (streamed: a ``{"citations": [], ...}`` start, one ``citations_delta`` each, then the text
+deltas; non-streamed: its ``citations`` list). ``WebSearch(..., error="unavailable")`` /
+``WebFetch(..., error=...)`` answer with an error result instead; so does a use beyond the
+offered tool's ``max_uses`` (``max_uses_exceeded``) and a fetch of a URL that is neither in the
+request's messages nor an earlier result of the reply (``url_not_in_prior_context``). A step
+whose tool the request does not offer is a 400 whose message starts "fake script:" (the reply
+is kept). Successful uses are counted in ``usage.server_tool_use`` (final usage only; a reply's
+non-zero ``web_*_requests`` are reported as set, as before). Tool calls cost no output tokens;
+they are sent whole before any text (faults apply to text deltas only), and not at all when
+thinking used up ``max_tokens``. A reply with tool steps and no text has no text block, e.g.
+``Reply(tool_steps=[...], text="", stop_reason="pause_turn")`` for a paused turn.
 
 Refusals (0a.2): ``Reply(stop_reason="refusal", refusal_category="cyber")`` sends its text deltas
 (possibly none, ``chunks=[]``) and ends normally; the ``message_delta`` ``delta`` (and the
@@ -172,6 +200,19 @@ from tests.fakes.anthropic_files import (
 )
 from tests.fakes.anthropic_limits import Admission, OrgLimits, RateLimiter, Refusal
 from tests.fakes.anthropic_models import ThinkingPlan, plan_thinking
+from tests.fakes.anthropic_tools import (
+    NO_TOOLS,
+    ToolPlan,
+    ToolStep,
+    WebFetch,
+    WebSearch,
+    check_script,
+    check_tool_pairs,
+    check_tools,
+    plan_tools,
+    send_call,
+    text_block_start,
+)
 
 __all__ = [
     "COST_REPORT_PATH",
@@ -191,6 +232,8 @@ __all__ = [
     "RecordedRequest",
     "Reply",
     "StoredFile",
+    "WebFetch",
+    "WebSearch",
     "estimate_tokens",
 ]
 
@@ -215,6 +258,7 @@ REMOVED_PARAMS = ("temperature", "top_p", "top_k")  # rejected by API version 20
 MESSAGES_PATH = "/v1/messages"
 COUNT_TOKENS_PATH = "/v1/messages/count_tokens"
 FILES_PATH = "/v1/files"
+MODELS_PATH = "/v1/models"
 MAX_REQUEST_BYTES = 32 * 1024 * 1024  # Messages and count_tokens bodies (B8: 413 above it)
 MAX_UPLOAD_BYTES = 500 * 1024 * 1024  # one Files API upload body
 TOO_LARGE_MESSAGE = "Request exceeds the maximum allowed number of bytes."
@@ -254,10 +298,20 @@ class Reply:
     thinking_text: str = "Let me think this through."  # summarized thinking, word-sized deltas
     refusal_category: str | None = None  # stop_details.category with stop_reason="refusal"
     error_code: str | None = None  # error.details.error_code of an error reply
-    web_search_requests: int = 0  # usage.server_tool_use
+    # usage.server_tool_use; 0: counted from `tool_steps` (each successful use)
+    web_search_requests: int = 0
     web_fetch_requests: int = 0
     inference_geo: str | None = None  # None: the request's inference_geo, else "global"
     speed: str | None = None  # None: the request's speed, else "standard"
+    # Server tool uses before the text (module docstring, "Server tools"), and the URLs of
+    # search results the text cites.
+    tool_steps: list[ToolStep] = field(default_factory=list)
+    cited: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        problem = check_script(self.tool_steps, self.cited)
+        if problem is not None:
+            raise ValueError(problem)
 
     def deltas(self) -> list[str]:
         """The text deltas to send; they always join back to the full answer."""
@@ -314,13 +368,16 @@ class Output:
     text_block: bool
     stop_reason: str
     output_tokens: int
+    tools: ToolPlan = NO_TOOLS  # the server tool calls before the text
 
 
 def _new_id(prefix: str) -> str:
     return f"{prefix}_{secrets.token_hex(12)}"
 
 
-def plan_output(reply: Reply, body: dict[str, Any], thinking: ThinkingPlan) -> Output:
+def plan_output(
+    reply: Reply, body: dict[str, Any], thinking: ThinkingPlan, tools: ToolPlan = NO_TOOLS
+) -> Output:
     """Apply the request's thinking and max_tokens to a scripted reply (module docstring)."""
     max_tokens = int(body["max_tokens"])
     deltas = reply.deltas()
@@ -338,9 +395,13 @@ def plan_output(reply: Reply, body: dict[str, Any], thinking: ThinkingPlan) -> O
         room = max_tokens - spent
         kept, cut = deltas[:room], len(deltas) > room
         text_block = not (cut and not kept and not thinks)
+        if tools.calls and not deltas:
+            text_block = False  # the answer ends with its tool calls (e.g. a paused turn)
+    if max_tokens - spent <= 0:
+        tools = NO_TOOLS  # no room left to call a tool
     count = spent + len(kept) if reply.output_tokens is None else reply.output_tokens
     stop = "max_tokens" if cut else reply.stop_reason
-    return Output(spent, pieces, signature, kept, text_block, stop, count)
+    return Output(spent, pieces, signature, kept, text_block, stop, count, tools)
 
 
 def error_response(
@@ -381,16 +442,22 @@ async def _read_capped(request: web.Request, limit: int) -> tuple[bytes | None, 
 
 
 def _usage(
-    reply: Reply, body: dict[str, Any], usage: CacheUsage, output: int, thinking: int
+    reply: Reply,
+    body: dict[str, Any],
+    usage: CacheUsage,
+    output: int,
+    thinking: int,
+    tools: ToolPlan | None,
 ) -> dict[str, Any]:
+    """The usage object; `tools`: the answer's tool calls (None: message_start, before any)."""
     geo, speed = body.get("inference_geo"), body.get("speed")
     return {
         **usage.fields(),
         "output_tokens": output,
         "output_tokens_details": {"thinking_tokens": thinking},
         "server_tool_use": {
-            "web_search_requests": reply.web_search_requests,
-            "web_fetch_requests": reply.web_fetch_requests,
+            "web_search_requests": reply.web_search_requests or (tools or NO_TOOLS).searches,
+            "web_fetch_requests": reply.web_fetch_requests or (tools or NO_TOOLS).fetches,
         },
         "inference_geo": reply.inference_geo or (geo if isinstance(geo, str) else "global"),
         "speed": reply.speed or (speed if isinstance(speed, str) else "standard"),
@@ -432,6 +499,7 @@ class FakeAnthropic:
         self.max_request_bytes = MAX_REQUEST_BYTES  # Messages / count_tokens body limit (413)
         self.max_upload_bytes = MAX_UPLOAD_BYTES  # Files API upload body limit (413)
         self.disconnects = 0  # streams the client closed before the fake finished writing
+        self.model_lists = 0  # GET /v1/models requests (the bot's key check), any key
         self.in_flight = 0  # streams currently being written
         # Organisation rate limits and their headers (module docstring, anthropic_limits).
         self.limiter = RateLimiter(wall=lambda: self.now())
@@ -539,6 +607,8 @@ class FakeAnthropic:
         query = {key: request.query.getall(key) for key in request.query}
         bearer = headers.get("authorization", "").removeprefix("Bearer ")
         keys = (headers.get("x-api-key"), bearer)
+        if request.method == "GET" and request.path == MODELS_PATH:
+            return self._models(keys, request_id)
         is_files = request.path == FILES_PATH or request.path.startswith(FILES_PATH + "/")
         limit = self.max_upload_bytes if is_files else self.max_request_bytes
         raw, size = await _read_capped(request, limit)
@@ -574,6 +644,8 @@ class FakeAnthropic:
         problem = (
             self._validate(headers, body, require_max_tokens=not is_count)
             or check_messages(body["messages"], self.files)
+            or check_tools(body.get("tools"))
+            or check_tool_pairs(body["messages"])
             if isinstance(parsed, dict)
             else "The request body is not a JSON object."
         )
@@ -592,8 +664,12 @@ class FakeAnthropic:
                 headers={"request-id": request_id},
             )
 
-        self._message_requests.append(recorded)
         reply = self._script[0] if self._script else Reply()
+        now = self.now().astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        tools = plan_tools(reply.tool_steps, reply.cited, body, now)
+        if isinstance(tools, str):  # the script uses a tool the request does not offer
+            return error_response(400, tools, request_id, limit_headers)
+        self._message_requests.append(recorded)
         usage = reply.input_usage(plan.usage, body, self.files)
         itpm = usage.input_tokens + usage.creation_5m + usage.creation_1h  # reads do not count
         admission = self.limiter.admit(itpm, int(body["max_tokens"]))
@@ -604,7 +680,15 @@ class FakeAnthropic:
             self._script.pop(0)
         try:
             return await self._answer(
-                request, request_id, reply, body, usage, plan, thinking, recorded, admission
+                request,
+                request_id,
+                reply,
+                body,
+                usage,
+                plan,
+                (thinking, tools),
+                recorded,
+                admission,
             )
         finally:
             self.limiter.finish(admission)
@@ -617,11 +701,12 @@ class FakeAnthropic:
         body: dict[str, Any],
         usage: CacheUsage,
         plan: CachePlan,
-        thinking: ThinkingPlan,
+        how: tuple[ThinkingPlan, ToolPlan],
         recorded: RecordedRequest,
         admission: Admission,
     ) -> web.StreamResponse:
-        """Answer an admitted /v1/messages request with its scripted reply."""
+        """Answer an admitted /v1/messages request with its scripted reply, thinking and
+        calling tools as `how` says."""
         if reply.first_byte_delay:
             await asyncio.sleep(reply.first_byte_delay)
         if reply.status != 200:
@@ -633,7 +718,7 @@ class FakeAnthropic:
                 reply.status, text, request_id, extra, error_code=reply.error_code
             )
         self.cache.commit(plan)
-        output = plan_output(reply, body, thinking)
+        output = plan_output(reply, body, *how)
         if body.get("stream"):
             return await self._stream(
                 request, request_id, reply, body, usage, output, recorded, admission
@@ -685,6 +770,21 @@ class FakeAnthropic:
             return web.json_response({"id": file_id, "type": "file_deleted"}, headers=ok)
         return web.json_response(stored.metadata(), headers=ok)
 
+    def _models(self, keys: tuple[str | None, str], request_id: str) -> web.Response:
+        """GET /v1/models (module docstring): the key check, not recorded in `requests`."""
+        self.model_lists += 1
+        if self.api_key not in keys:
+            return error_response(401, "invalid x-api-key", request_id)
+        model = {
+            "type": "model",
+            "id": "claude-sonnet-5-5",
+            "display_name": "Claude Sonnet 5.5",
+            "created_at": "2026-01-01T00:00:00Z",
+            "lifecycle": "active",
+        }
+        page = {"data": [model], "has_more": False, "first_id": model["id"], "last_id": model["id"]}
+        return web.json_response(page, headers={"request-id": request_id})
+
     @staticmethod
     def _validate(
         headers: dict[str, str], body: dict[str, Any], *, require_max_tokens: bool
@@ -716,8 +816,14 @@ class FakeAnthropic:
             content.append(
                 {"type": "thinking", "thinking": thinking, "signature": output.signature}
             )
+        if final:
+            for call in output.tools.calls:
+                content.extend((call.use, call.result))
         if final and output.text_block:
-            content.append({"type": "text", "text": "".join(output.deltas)})
+            text: dict[str, Any] = {"type": "text", "text": "".join(output.deltas)}
+            if output.tools.citations:
+                text["citations"] = list(output.tools.citations)
+            content.append(text)
         message = {
             "id": _new_id("msg"),
             "type": "message",
@@ -732,6 +838,7 @@ class FakeAnthropic:
                 usage,
                 output.output_tokens if final else 1,
                 output.thinking_tokens if final else 0,
+                output.tools if final else None,
             ),
         }
         if final:
@@ -768,7 +875,8 @@ class FakeAnthropic:
             await send({"type": "content_block_delta", "index": index, "delta": delta})
 
         deltas = output.deltas[: reply.fault_after] if reply.fault else output.deltas
-        text_index = 1 if output.thinking_tokens else 0
+        first_tool = 1 if output.thinking_tokens else 0  # a use and its result per call
+        text_index = first_tool + 2 * len(output.tools.calls)
         self.in_flight += 1
         try:
             await response.prepare(request)
@@ -784,9 +892,15 @@ class FakeAnthropic:
                 await send({"type": "content_block_delta", "index": 0, "delta": signature})
                 await send({"type": "content_block_stop", "index": 0})
                 admission.output_tokens = output.thinking_tokens
+            for number, call in enumerate(output.tools.calls):
+                await send_call(send, first_tool + 2 * number, call)
             if output.text_block:
                 start_block = {"type": "content_block_start", "index": text_index}
-                await send({**start_block, "content_block": {"type": "text", "text": ""}})
+                block = text_block_start(output.tools.citations)
+                await send({**start_block, "content_block": block})
+                for cited in output.tools.citations:
+                    delta = {"type": "citations_delta", "citation": cited}
+                    await send({"type": "content_block_delta", "index": text_index, "delta": delta})
             if not output.thinking_tokens:
                 await send({"type": "ping"})
             for number, text in enumerate(deltas, 1):
@@ -811,7 +925,9 @@ class FakeAnthropic:
                 details = _stop_details(reply, output.stop_reason)
                 if details is not None:
                     stop["stop_details"] = details
-                totals = _usage(reply, body, usage, output.output_tokens, output.thinking_tokens)
+                totals = _usage(
+                    reply, body, usage, output.output_tokens, output.thinking_tokens, output.tools
+                )
                 del totals["cache_creation"]  # not in MessageDeltaUsage (no TTL breakdown)
                 await send({"type": "message_delta", "delta": stop, "usage": totals})
                 await send({"type": "message_stop"})

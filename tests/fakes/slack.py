@@ -17,6 +17,15 @@ It holds a real Slack's content, not only the bot's (`slack_messages`): `add_mes
 `everyone=True`. `users.info` has a `profile` (display_name, real_name). Files (`slack_files`):
 `add_file` returns a Slack file object whose private URLs need the bot token (else a 302 to a
 sign-in page) and count downloads and the bytes actually written (`file_bytes_sent`).
+
+The App Home (`slack_views`, `slack_uploads`): `views.publish` keeps each user's Home tab in
+`home_views[user]`, `views.open` appends modals to `opened_views`, `views.update` changes a
+view by `view_id` / `external_id` (`hash_conflict` on a stale hash); `views[id]` is every view
+as it is now. Uploads go the `files_upload_v2` way (getUploadURLExternal, a POST of the bytes
+to the fake, completeUploadExternal) into `uploaded_files`; `upload_error` makes them fail
+("missing_scope", "not_allowed_token_type"). Image blocks in views must point at such a file
+(`slack_file: {"id"}`) or at a URL, with `alt_text`. `new_trigger_id()` issues trigger ids
+that expire after `trigger_ttl` seconds, as Slack's do after 3.
 """
 
 from __future__ import annotations
@@ -32,7 +41,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from .slack_files import FileHost
-from .slack_messages import SlackMessages
+from .slack_messages import BOT_APP_ID, SlackMessages
 from .slack_store import (
     Call,
     FailRule,
@@ -44,13 +53,16 @@ from .slack_store import (
     parse_params,
     user_object,
 )
+from .slack_uploads import DetailedError, Uploaded, UploadHost
+from .slack_views import ViewHost
 
 __all__ = ["DEFAULT_TOKEN", "FakeSlack", "Message", "SlackError", "running_fake"]
 
 POST_TEXT_LIMIT = 40_000  # chat.postMessage truncates beyond this (warning message_truncated)
 UPDATE_TEXT_LIMIT = 4_000  # chat.update refuses beyond this (msg_too_long)
 SCOPES = (
-    "app_mentions:read,chat:write,im:history,channels:history,users:read,reactions:write,files:read"
+    "app_mentions:read,chat:write,im:history,channels:history,users:read,reactions:write,files:read,"
+    "files:write,channels:read,groups:read"
 )
 DEFAULT_TOKEN = "xoxb-test"
 USER_DEFAULTS: dict[str, Any] = {
@@ -88,6 +100,9 @@ class FakeSlack(SlackMessages):
         self.ephemerals: list[Call] = []
         self.responses: list[tuple[str, dict[str, Any]]] = []
         self.users: dict[str, dict[str, Any]] = {}
+        # Slack Connect channels (shared with another organisation): conversations.info says
+        # is_ext_shared; events from them carry is_ext_shared_channel (rig.mention(external=)).
+        self.shared_channels: set[str] = set()
         self.missing_users: set[str] = set()
         self.channels_not_in: set[str] = set()
         self.unknown_channels: set[str] = set()
@@ -101,6 +116,9 @@ class FakeSlack(SlackMessages):
         self.replies_limits: tuple[int, int] | None = None  # (per_minute, max_messages)
         self._replies_window: deque[float] = deque()
         self._files = FileHost(team_id)
+        self._uploads = UploadHost(self._files, bot_user_id)
+        self._uploads.scopes = SCOPES.replace(",files:write", "")  # said by missing_scope
+        self._views = ViewHost(team_id, BOT_APP_ID, bot_id, self._visible_files)
         self._limiters = Limiters()
         self._fails: dict[str, deque[FailRule]] = defaultdict(deque)
         self._hangs: dict[str, deque[float]] = defaultdict(deque)
@@ -121,11 +139,16 @@ class FakeSlack(SlackMessages):
             "users.info": self._users_info,
             "users.list": self._users_list,
             "conversations.replies": self._replies,
+            "conversations.info": self._conversation_info,
             "files.info": self._files_info,
             "assistant.threads.setStatus": _ok,
             "reactions.add": _ok,
             "reactions.remove": _ok,
-            "views.publish": lambda p: {"ok": True, "view": {"id": "V0001", **p["view"]}},
+            "views.publish": self._views.publish,
+            "views.open": self._views.open,
+            "views.update": self._views.update,
+            "files.getUploadURLExternal": lambda p: self._uploads.get_upload_url(p, self._base),
+            "files.completeUploadExternal": self._complete_upload,
             "apps.connections.open": lambda _p: {
                 "ok": True,
                 "url": f"ws://127.0.0.1:{self._port}/link",
@@ -140,6 +163,7 @@ class FakeSlack(SlackMessages):
         app.router.add_post("/response/{key}", self._response_url)
         app.router.add_get("/link", self._socket)
         self._files.routes(app, lambda: self.token)
+        self._uploads.routes(app)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
         await web.TCPSite(self._runner, "127.0.0.1", 0).start()
@@ -164,6 +188,10 @@ class FakeSlack(SlackMessages):
     @property
     def api_url(self) -> str:
         return f"http://127.0.0.1:{self._port}/api/"
+
+    @property
+    def _base(self) -> str:
+        return f"http://127.0.0.1:{self._port}"
 
     def response_url(self, key: str) -> str:
         return f"http://127.0.0.1:{self._port}/response/{key}"
@@ -210,6 +238,67 @@ class FakeSlack(SlackMessages):
     @file_send_length.setter
     def file_send_length(self, value: bool) -> None:
         self._files.send_length = value
+
+    # ----- App Home: views and uploads
+
+    @property
+    def home_views(self) -> dict[str, dict[str, Any]]:
+        """user id -> their Home tab as the last views.publish / views.update left it."""
+        return self._views.home_views
+
+    @property
+    def opened_views(self) -> list[dict[str, Any]]:
+        """Every modal views.open opened, as it answered (later updates: `views`)."""
+        return self._views.opened_views
+
+    @property
+    def views(self) -> dict[str, dict[str, Any]]:
+        """view id -> every view (Home tabs and modals) as it is now."""
+        return self._views.views
+
+    @property
+    def home_tab_enabled(self) -> bool:
+        """False: views.publish answers not_enabled, as for an app without a Home tab."""
+        return self._views.home_tab_enabled
+
+    @home_tab_enabled.setter
+    def home_tab_enabled(self, value: bool) -> None:
+        self._views.home_tab_enabled = value
+
+    @property
+    def trigger_ttl(self) -> float:
+        return self._views.trigger_ttl
+
+    @trigger_ttl.setter
+    def trigger_ttl(self, value: float) -> None:
+        self._views.trigger_ttl = value
+
+    def new_trigger_id(self) -> str:
+        """A trigger id for an interaction; views.open refuses it once used or too old."""
+        return self._views.new_trigger_id()
+
+    @property
+    def uploaded_files(self) -> dict[str, Uploaded]:
+        """file id -> each completed upload (`.data`, `.title`, `.channels`, `.obj`)."""
+        return self._uploads.completed
+
+    @property
+    def upload_error(self) -> str | None:
+        """When set, files.getUploadURLExternal and files.completeUploadExternal answer this
+        error ("missing_scope" also names files:write as needed and drops it from the token's
+        scopes; "not_allowed_token_type", …). None: uploads work."""
+        return self._uploads.error
+
+    @upload_error.setter
+    def upload_error(self, value: str | None) -> None:
+        self._uploads.error = value
+
+    @property
+    def scopes(self) -> str:
+        """The token's scopes, as the x-oauth-scopes header says."""
+        if self._uploads.error == "missing_scope":
+            return SCOPES.replace(",files:write", "")
+        return SCOPES
 
     # ----- knobs
 
@@ -273,7 +362,7 @@ class FakeSlack(SlackMessages):
             return web.Response(status=500)
         if status == 429:
             self.ratelimited_count += 1
-        headers["x-oauth-scopes"] = SCOPES
+        headers["x-oauth-scopes"] = self.scopes
         return web.json_response(payload, status=status, headers=headers)
 
     async def _answer(
@@ -315,6 +404,8 @@ class FakeSlack(SlackMessages):
             if channel in self.channels_not_in:
                 raise SlackError("not_in_channel")
             payload = handler(call.params)
+        except DetailedError as e:
+            return 200, {"ok": False, "error": e.code, **e.extra}, {}
         except SlackError as e:
             return 200, {"ok": False, "error": e.code}, {}
         except KeyError:  # a required argument is missing
@@ -414,6 +505,27 @@ class FakeSlack(SlackMessages):
             raise SlackError("user_not_in_channel")
         return {"ok": True, "message_ts": self._clock.next()}
 
+    def _conversation_info(self, p: dict[str, Any]) -> dict[str, Any]:
+        channel = str(p.get("channel") or "")
+        if not channel:
+            raise SlackError("channel_not_found")
+        scope = "groups:read" if channel.startswith("G") else "channels:read"
+        if channel[:1] in ("C", "G") and scope not in self.scopes:
+            raise SlackError("missing_scope")
+        shared = channel in self.shared_channels
+        return {
+            "ok": True,
+            "channel": {
+                "id": channel,
+                "is_channel": channel.startswith("C"),
+                "is_group": channel.startswith("G"),
+                "is_im": channel.startswith("D"),
+                "is_shared": shared,
+                "is_ext_shared": shared,
+                "is_org_shared": False,
+            },
+        }
+
     def _users_info(self, p: dict[str, Any]) -> dict[str, Any]:
         uid = p.get("user", "")
         if not uid or uid in self.missing_users:
@@ -435,6 +547,22 @@ class FakeSlack(SlackMessages):
         page = members[start : start + limit]
         following = str(start + limit) if start + limit < len(members) else ""
         return {"ok": True, "members": page, "response_metadata": {"next_cursor": following}}
+
+    def _complete_upload(self, p: dict[str, Any]) -> dict[str, Any]:
+        """files.completeUploadExternal; a file shared to channels is posted there by the bot
+        (a message with `files`, the initial comment as its text)."""
+        done, channels = self._uploads.complete(p, self._base)
+        for channel in channels:
+            text = str(p.get("initial_comment") or "")
+            msg = self._store(
+                channel, text, None, self.bot_user_id, p.get("thread_ts"), self.bot_id
+            )
+            msg.files = [u.obj for u in done]
+        return {"ok": True, "files": [u.obj for u in done]}
+
+    def _visible_files(self) -> dict[str, dict[str, Any]]:
+        """The files the app may show in an image block: its uploads and hosted files."""
+        return {file_id: hosted.obj for file_id, hosted in self._files.files.items()}
 
     def _files_info(self, p: dict[str, Any]) -> dict[str, Any]:
         hosted = self._files.files.get(str(p.get("file", "")))

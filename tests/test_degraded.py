@@ -1,0 +1,105 @@
+"""Fast, correct answers to Slack while degraded: a signed request gets its answer within
+Slack's 3 seconds whatever Slack's API or the database do, and never a 500. Bolt authorizes
+from the auth.test answer the bot already has; before Slack's API has ever answered, an event
+gets a quick 503 (Slack delivers it again) and a slash command a note for the asker."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import logging
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.logs import setup_logging
+from bot.server import NOT_CONNECTED
+from tests.fakes.anthropic import FakeAnthropic
+from tests.fakes.slack import FakeSlack
+from tests.rig import CHANNEL, eventually, make_settings, start_bot
+
+SLACK_LIMIT_MS = 3000
+
+
+@pytest.fixture
+def log() -> Iterator[io.StringIO]:
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level)
+    stream = io.StringIO()
+    setup_logging("INFO", "json", stream=stream)
+    yield stream
+    root.handlers[:], level = saved
+    root.setLevel(level)
+
+
+async def test_mentions_while_slack_is_unreachable_are_acknowledged_at_once(
+    log: io.StringIO, settings: Any, fake_slack: FakeSlack
+) -> None:
+    async with start_bot(settings) as bot:
+        await eventually(lambda: bot.running.health.ready, what="ready")
+        await fake_slack.close()  # from now on, connections to Slack are refused
+        mentions = [await bot.mention(f"question {i}") for i in range(3)]
+        await asyncio.sleep(3)  # the replies try, and fail, to reach Slack
+
+    assert [m.delivery.status for m in mentions] == [200, 200, 200]
+    assert max(m.delivery.elapsed_ms for m in mentions) < SLACK_LIMIT_MS
+    assert len(fake_slack.calls_to("auth.test")) == 1  # Bolt used the bot's own answer
+    lines = [json.loads(line) for line in log.getvalue().splitlines()]
+    assert not [line for line in lines if "unhandled" in line["message"].lower()]
+    # Each failure's traceback is written once; its repeats are one line with a count.
+    failed = [line for line in lines if "exception" in line]
+    by_failure: dict[str, list[dict[str, Any]]] = {}
+    for line in failed:
+        by_failure.setdefault(line["message"].split("channel=")[0], []).append(line)
+    for same in by_failure.values():
+        assert "exc_info" in same[0]
+        assert all("exc_info" not in line for line in same[1:])
+        assert [line.get("repeat") for line in same[1:]] == list(range(2, len(same) + 1))
+
+
+async def test_before_slack_ever_answered_an_event_gets_a_quick_503_and_a_command_a_note(
+    settings: Any, fake_slack: FakeSlack
+) -> None:
+    fake_slack.fail_next("auth.test", "drop", times=1000)
+    async with start_bot(settings) as bot:
+        await eventually(lambda: bot.running.health.slack == "unreachable", what="unreachable")
+        mention = await bot.mention("anyone there?")
+        command = await bot.command("/ask", "what is 2 + 2?")
+        challenge = await bot.post_signed(
+            json.dumps({"token": "t", "challenge": "c1", "type": "url_verification"})
+        )
+
+    assert mention.delivery.status == 503  # Slack delivers it again later
+    assert mention.delivery.elapsed_ms < SLACK_LIMIT_MS
+    assert command.status == 200
+    assert json.loads(command.body) == {"response_type": "ephemeral", "text": NOT_CONNECTED}
+    assert (challenge.status, json.loads(challenge.body)) == (200, {"challenge": "c1"})
+
+
+async def test_requests_while_the_database_is_locked_are_acknowledged_in_time(
+    fake_slack: FakeSlack, fake_anthropic: FakeAnthropic, tmp_path: Path
+) -> None:
+    path = tmp_path / "bot.db"
+    settings = make_settings(fake_slack, fake_anthropic, f"sqlite+aiosqlite:///{path}")
+    async with start_bot(settings) as bot:
+        await eventually(lambda: bot.running.health.ready, what="ready")
+        lock = sqlite3.connect(path, isolation_level=None)
+        lock.execute("BEGIN EXCLUSIVE")  # every write waits (up to the 5 s busy timeout)
+        try:
+            mention = await bot.mention("a question while the database is busy")
+            command = await bot.command("/ask", "another one")
+            await asyncio.sleep(0.5)
+        finally:
+            lock.execute("ROLLBACK")
+            lock.close()
+        await bot.wait_for_usage(2)
+
+    assert mention.delivery.status == 200
+    assert command.status == 200
+    assert mention.delivery.elapsed_ms < SLACK_LIMIT_MS
+    assert command.elapsed_ms < SLACK_LIMIT_MS
+    assert fake_slack.thread_text(CHANNEL, mention.ts) == ["Hello from the fake Claude."]
