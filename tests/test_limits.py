@@ -11,8 +11,9 @@ import pytest
 from bot.engine.capacity import CapacityLearner
 from bot.engine.limits import Limited, RateLimiter, Slot
 from bot.engine.queue import FairQueue
-from bot.store import make_engine, make_sessionmaker
+from bot.store import Processes, make_engine, make_sessionmaker
 from bot.store.migrate import upgrade
+from bot.store.models import utcnow
 from bot.store.rate_limits import RateStore
 from tests.fakes.anthropic import FakeAnthropic, Reply
 from tests.fakes.slack import FakeSlack
@@ -207,3 +208,36 @@ async def test_over_the_limit_in_slack_gets_a_clear_note_and_no_model_call(
     assert "questions in the last minute" in note.params["text"]
     assert len(fake_anthropic.message_requests) == 2
     assert 'rate_limit_refusals_total{reason="per_minute"} 1.0' in metrics
+
+
+@pytest.mark.both_databases
+async def test_a_live_process_keeps_its_place_in_line_though_its_ticks_lapsed(
+    database_url: str,
+) -> None:
+    # A busy SQLite can fail a process's queue ticks for a while; its heartbeat says it is
+    # alive, so its waiting questions keep their places. A dead process's are dropped.
+    await asyncio.to_thread(upgrade, database_url)
+    engine = make_engine(database_url)
+    try:
+        sessions = make_sessionmaker(engine)
+        store, processes = RateStore(sessions), Processes(sessions)
+        clock = Clock()
+        clock.now = utcnow() - timedelta(seconds=20)  # the questions came 20 s ago
+        await processes.beat("alive", host="h", pid=1)
+        alive = make_limiter(store, clock, concurrent=1, owner="alive")
+        dead = make_limiter(store, clock, concurrent=1, owner="dead")
+        running = await alive.acquire("U0RUNNING")
+        mine, theirs = await alive.acquire("U0MINE"), await dead.acquire("U0THEIRS")
+        assert isinstance(running, Slot) and running.ahead is None
+        assert isinstance(mine, Slot) and isinstance(theirs, Slot)
+        clock.now = utcnow()  # no tick since; only "alive" beats on
+        await processes.beat("alive", host="h", pid=1)
+        later = await alive.acquire("U0LATER")  # taking a slot drops abandoned waiters
+        assert isinstance(later, Slot)
+        places = await store.tick("alive", [mine.id], ceiling=1, now=clock.now, seconds=900)
+        gone = await store.tick("dead", [theirs.id], ceiling=1, now=clock.now, seconds=900)
+    finally:
+        await engine.dispose()
+
+    assert places == {mine.id: 0}  # still first in line
+    assert gone == {}  # the dead process's question was dropped

@@ -24,6 +24,7 @@ from sqlalchemy.sql import ColumnElement
 from sqlalchemy.sql.expression import false
 
 from bot.store.files_table import Capacity, RequestSlot
+from bot.store.models import Process
 
 CLAUDE = "claude"
 # A waiting request whose process has not ticked for this long is gone (the process died).
@@ -93,8 +94,15 @@ async def settle(
 ) -> dict[int, int]:
     """Grant the free slots to the first in fair order; each one still waiting: how many
     requests are ahead of it."""
+    # A waiting request not seen for a while is dropped only if its process is gone too: a
+    # live process whose ticks failed for a while (a busy SQLite) keeps its place in line.
+    alive = select(Process.id).where(Process.beat_at > now - STALE)
     await session.execute(
-        delete(RequestSlot).where(RequestSlot.waiting.is_(True), RequestSlot.seen_at < now - STALE)
+        delete(RequestSlot).where(
+            RequestSlot.waiting.is_(True),
+            RequestSlot.seen_at < now - STALE,
+            or_(RequestSlot.owner.is_(None), RequestSlot.owner.not_in(alive)),
+        )
     )
     in_flight = int(await session.scalar(select(func.count()).where(*flying(now))) or 0)
     # A person's share so far: requests in flight, and those started in the last minute.
