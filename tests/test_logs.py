@@ -81,7 +81,7 @@ async def test_a_full_run_logs_json_lines_with_figures_and_never_a_secret(
 def test_redaction_covers_token_shapes_and_configured_secrets() -> None:
     redact = Redactor(["my-signing-secret"])
     line = (
-        f"{FAKE_BOT_TOKEN} xoxp-9 xapp-1-A-b sk-ant-api03-xyz Bearer abc.def "
+        f"{FAKE_BOT_TOKEN} xoxp-9 xapp-fake-a sk-ant-fake-xyz Bearer abc.def "
         "my-signing-secret harmless"
     )
     r = REDACTED

@@ -343,7 +343,7 @@ def test_the_admin_key_is_a_secret() -> None:
     settings = load_settings(
         _env_file=None,
         chat_api_token="c" * 16,
-        anthropic_api_key="sk-ant-api03-k",
-        anthropic_admin_api_key="sk-ant-admin01-secret",
+        anthropic_api_key="sk-ant-fake-key",
+        anthropic_admin_api_key="sk-ant-admin-fake-secret",
     )
-    assert "sk-ant-admin01-secret" in settings.secrets
+    assert "sk-ant-admin-fake-secret" in settings.secrets

@@ -17,9 +17,9 @@ from bot.errors import ConfigError
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "0123456789abcdef" * 2  # Slack's shape: 32 hexadecimal characters
 GOOD = {
-    "SLACK_BOT_TOKEN": "xoxb-123-456-abc",
+    "SLACK_BOT_TOKEN": "xoxb-fake-bot-token",
     "SLACK_SIGNING_SECRET": SECRET,
-    "ANTHROPIC_API_KEY": "sk-ant-api03-abc_DEF-123",
+    "ANTHROPIC_API_KEY": "sk-ant-fake-api-key",
 }
 
 
@@ -37,8 +37,8 @@ def problem(folder: Path, **values: str) -> str:
 
 
 BAD = [
-    ("SLACK_BOT_TOKEN", "xoxp-123-456", "that is a user token", "OAuth & Permissions"),
-    ("SLACK_BOT_TOKEN", "xoxb-123 456", "has spaces, quotes", "OAuth & Permissions"),
+    ("SLACK_BOT_TOKEN", "xoxp-fake-user-token", "that is a user token", "OAuth & Permissions"),
+    ("SLACK_BOT_TOKEN", "xoxb-fake token", "has spaces, quotes", "OAuth & Permissions"),
     ("SLACK_BOT_TOKEN", "bot-token", "must start with xoxb-", "Bot User OAuth Token"),
     ("SLACK_APP_TOKEN", "xoxb-123", "that is the bot token", "App-Level Tokens"),
     ("SLACK_APP_TOKEN", "socket-1", "must start with xapp-", "App-Level Tokens"),
@@ -46,8 +46,8 @@ BAD = [
     ("SLACK_SIGNING_SECRET", "z" * 32, "this one is not hexadecimal", "Signing Secret"),
     ("SLACK_SIGNING_SECRET", "xoxb-1", "that is a token, not the signing secret", "Basic"),
     ("ANTHROPIC_API_KEY", "not-a-key", "Anthropic's API keys start with sk-ant-", "API Keys"),
-    ("ANTHROPIC_API_KEY", "sk-ant-admin01-abc", "that is an Admin API key", "API Keys"),
-    ("ANTHROPIC_API_KEY", "sk-ant-api03 abc", "has spaces or quotes", "console.anthropic.com"),
+    ("ANTHROPIC_API_KEY", "sk-ant-admin-fake-key", "that is an Admin API key", "API Keys"),
+    ("ANTHROPIC_API_KEY", "sk-ant-fake key", "has spaces or quotes", "console.anthropic.com"),
     ("CLAUDE_MAX_TOKENS", "500000", "500,000 is over the 128,000 tokens", "1024"),
     ("METRICS_TOKEN", "short", "at least 16 characters", "openssl rand"),
     ("METRICS_PORT", "metrics", "valid integer", "127.0.0.1"),
@@ -70,7 +70,7 @@ def test_each_bad_value_gets_one_line_naming_it_and_where_to_get_it(
 
 
 def test_good_shapes_start(tmp_path: Path) -> None:
-    settings = load_settings(_env_file=env_file(tmp_path, SLACK_APP_TOKEN="xapp-1-A0-123-abc"))
+    settings = load_settings(_env_file=env_file(tmp_path, SLACK_APP_TOKEN="xapp-fake-app-token"))
     assert settings.slack_signing_secret == SECRET
     assert settings.log_format == "auto"
     assert settings.metrics_local_port == 9464

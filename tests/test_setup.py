@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 GOOD = {
     "slack_bot_token": "xoxb-1",
     "slack_signing_secret": "0123456789abcdef" * 2,
-    "anthropic_api_key": "sk-ant-api03-k",
+    "anthropic_api_key": "sk-ant-fake-key",
 }
 
 
