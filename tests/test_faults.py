@@ -45,11 +45,12 @@ async def test_a_429_storm_loses_no_text(
         assert reply.buttons == []
 
 
-async def test_the_edit_budget_is_respected_without_429s(
+def edit_budget_settings(
     fake_slack: FakeSlack, fake_anthropic: FakeAnthropic, database_url: str
-) -> None:
+) -> Settings:
+    """Slack allows 3 edits at once and 2 a second; the bot is told the same."""
     fake_slack.buckets = {"chat.update": (3, 2.0)}
-    settings = make_settings(
+    return make_settings(
         fake_slack,
         fake_anthropic,
         database_url,
@@ -57,6 +58,20 @@ async def test_the_edit_budget_is_respected_without_429s(
         slack_update_burst=3,
         stream_edit_interval=0.2,
     )
+
+
+def assert_within_edit_budget(fake_slack: FakeSlack) -> None:
+    """In any window of w seconds, at most burst + w · rate edits reached Slack."""
+    updates = [c.at for c in fake_slack.calls_to("chat.update")]
+    for i, start in enumerate(updates):
+        for j in range(i, len(updates)):
+            assert j - i + 1 <= 3 + (updates[j] - start) * 2.0 + 1e-6
+
+
+async def test_the_edit_budget_is_respected_without_429s(
+    fake_slack: FakeSlack, fake_anthropic: FakeAnthropic, database_url: str
+) -> None:
+    settings = edit_budget_settings(fake_slack, fake_anthropic, database_url)
     fake_anthropic.enqueue(*(Reply(chunks=words(15, f"r{k}-"), delay=0.1) for k in range(6)))
     async with start_bot(settings) as bot:
         for k in range(6):
@@ -64,11 +79,7 @@ async def test_the_edit_budget_is_respected_without_429s(
         await bot.wait_for_usage(6, timeout=60)
 
     assert fake_slack.ratelimited_count == 0
-    updates = [c.at for c in fake_slack.calls_to("chat.update")]
-    # In any window of w seconds, at most burst + w · rate edits reached Slack.
-    for i, start in enumerate(updates):
-        for j in range(i, len(updates)):
-            assert j - i + 1 <= 3 + (updates[j] - start) * 2.0 + 1e-6
+    assert_within_edit_budget(fake_slack)
 
 
 async def test_a_long_reply_does_not_starve_a_short_one(

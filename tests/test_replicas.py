@@ -16,6 +16,7 @@ from bot.store import message_claim
 from tests.fakes.anthropic import FakeAnthropic, Reply
 from tests.fakes.slack import FakeSlack
 from tests.rig import CHANNEL, TEAM_ID, USER, conversation, make_settings, settle, start_bot
+from tests.test_faults import assert_within_edit_budget, edit_budget_settings
 from tests.test_stop import SLOW, streaming_reply
 
 
@@ -94,15 +95,7 @@ async def test_two_replicas_share_one_slack_write_budget_and_draw_no_429s(
 ) -> None:
     # The load one process carries without a 429 (tests/test_faults.py), split across two
     # replicas: each alone would spend the whole budget; together they must not pass it.
-    fake_slack.buckets = {"chat.update": (3, 2.0)}
-    settings = make_settings(
-        fake_slack,
-        fake_anthropic,
-        database_url,
-        slack_updates_per_minute=120,
-        slack_update_burst=3,
-        stream_edit_interval=0.2,
-    )
+    settings = edit_budget_settings(fake_slack, fake_anthropic, database_url)
     words = [[f"r{k}-{i} " for i in range(15)] for k in range(6)]
     fake_anthropic.enqueue(*(Reply(chunks=w, delay=0.1) for w in words))
     async with start_bot(settings) as one, start_bot(settings) as two:
@@ -110,10 +103,7 @@ async def test_two_replicas_share_one_slack_write_budget_and_draw_no_429s(
         await one.wait_for_usage(6, timeout=60)
 
     assert fake_slack.ratelimited_count == 0
-    updates = [c.at for c in fake_slack.calls_to("chat.update")]
-    for i, start in enumerate(updates):
-        for j in range(i, len(updates)):
-            assert j - i + 1 <= 3 + (updates[j] - start) * 2.0 + 1e-6
+    assert_within_edit_budget(fake_slack)
     shown = sorted(fake_slack.thread(m.channel, m.ts)[0].shown for m in mentions)
     assert shown == sorted("".join(w).strip() for w in words)  # every reply whole
 

@@ -54,7 +54,7 @@ LABELS = {
     TOOLS_SETTING: "Claude's tools",
     RESET_BY: "Who may reset memory",
 }
-ON_OFF = {"on": "on", "off": "off"}
+ON_OFF = ("on", "off")
 
 
 class ChannelCommands:

@@ -117,11 +117,6 @@ class RateStore:
                 .values(done=True, waiting=False)
             )
 
-    async def allowed(self, ceiling: int, now: datetime) -> tuple[int, bool]:
-        """How many may be in flight now, and whether starts are paused (for /healthz)."""
-        async with self._sessions() as session, session.begin():
-            return await capacity(session, ceiling, now)
-
 
 async def _over(
     session: AsyncSession, own: int, user_id: str, limits: Limits, now: datetime
