@@ -3,13 +3,15 @@ what became of each mention in the fake Slack (answered, refused, or what its th
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import math
+import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
-import aiohttp
 from slack_sdk.signature import SignatureVerifier
 
 from tests.fakes.slack import FakeSlack
@@ -70,14 +72,36 @@ def signed(body: str) -> dict[str, str]:
     }
 
 
-async def deliver(
-    http: aiohttp.ClientSession, url: str, mention: Mention, headers: dict[str, str]
+async def start_sender() -> asyncio.subprocess.Process:
+    """Slack's sender (bench/crowd_sender.py), started and past its imports."""
+    sender = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(Path(__file__).with_name("crowd_sender.py")),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert sender.stdout is not None
+    await sender.stdout.readline()  # "ready"
+    return sender
+
+
+async def deliver_all(
+    sender: asyncio.subprocess.Process, urls: list[str], mentions: list[Mention]
 ) -> None:
-    started = time.perf_counter()
-    async with http.post(f"{url}/slack/events", data=mention.body, headers=headers) as resp:
-        await resp.read()
-    mention.ack_ms = (time.perf_counter() - started) * 1000
-    mention.status = resp.status
+    """Each mention to its bot, all at once, from Slack's sender; each mention's ack time
+    and status filled in."""
+    assert sender.stdin is not None
+    assert sender.stdout is not None
+    deliveries = [
+        {"url": f"{url}/slack/events", "body": m.body, "headers": signed(m.body)}
+        for url, m in zip(urls, mentions, strict=True)
+    ]
+    sender.stdin.write(json.dumps(deliveries).encode() + b"\n")
+    await sender.stdin.drain()
+    results = json.loads(await sender.stdout.readline())
+    await sender.wait()
+    for m, result in zip(mentions, results, strict=True):
+        m.ack_ms, m.status = result["ack_ms"], result["status"]
 
 
 @dataclass

@@ -26,7 +26,14 @@ from bot.config import Settings
 from bot.engine.recovery import Recovery
 from bot.errors import StartupError
 from bot.metrics import Metrics
-from bot.server import SLACK_EVENTS_PATH, Health, QuietProbesAccessLogger, metrics_app, web_app
+from bot.server import (
+    SETTLE_HANDLING_SECONDS,
+    SLACK_EVENTS_PATH,
+    Health,
+    QuietProbesAccessLogger,
+    metrics_app,
+    web_app,
+)
 from bot.slack.responder import Responder
 from bot.store import Ledger, Store
 from bot.store.migrate import upgrade
@@ -131,6 +138,9 @@ async def running_bot(settings: Settings) -> AsyncIterator[RunningBot]:
             await _cancel(bot.tasks)  # the watches too: no socket opens after this
             # Off the socket now: Slack then delivers new events to the next process.
             await sockets.close()
+            # Requests acknowledged but still in Bolt's hands reach their listeners (which
+            # count themselves in flight) before the drain below counts.
+            await health.settle_handling(SETTLE_HANDLING_SECONDS)
             # Replies cut short still need their final edits, at Slack's pace.
             finalise = FINALISE_SECONDS + len(services.in_flight) * 60 / (
                 settings.slack_updates_per_minute

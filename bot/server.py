@@ -2,9 +2,11 @@
 
 `Health` is what the routes know of the bot's state; `running_bot` (bot.app) fills it in as
 start-up proceeds. A Slack request's signature is checked over the bytes as sent before
-anything parses its body. Slack gets its answer within its 3 seconds whatever Slack's API or
-the database do: Bolt authorizes from the auth.test answer the bot already has, and a request
-Bolt has not answered after ACK_SECONDS is acknowledged while Bolt goes on with it.
+anything parses its body (bot.slack.requests). An event is acknowledged as soon as it is
+checked, and Bolt handles it afterwards, so thirty at once are all answered within
+milliseconds. Other requests get Bolt's answer within Slack's 3 seconds whatever Slack's API
+or the database do: Bolt authorizes from the auth.test answer the bot already has, and a
+request Bolt has not answered after ACK_SECONDS is acknowledged while Bolt goes on with it.
 
 Three probes: `/livez` (the process serves HTTP: an orchestrator's liveness probe, never
 failed by Slack or the database), `/readyz` (send it traffic, or why not, in words) and
@@ -16,23 +18,21 @@ on this port only to a bearer of METRICS_TOKEN (`metrics_app` serves the local-o
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import hmac
-import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs
 
 from aiohttp import web
 from aiohttp.web_log import AccessLogger
-from slack_sdk.signature import SignatureVerifier
 
 from bot.metrics import CONTENT_TYPE, Metrics
+from bot.slack.requests import RawSignatureVerifier, read_body
 
 if TYPE_CHECKING:
     from slack_bolt.async_app import AsyncApp
+    from slack_bolt.response import BoltResponse
 
     from bot.http.chat import ChatApi
 
@@ -43,10 +43,8 @@ SLACK_EVENTS_PATH = "/slack/events"
 PROBE_PATHS = frozenset({"/livez", "/readyz", "/healthz"})
 # Slack waits 3 s for an answer; past this, Bolt's answer is not waited for.
 ACK_SECONDS = 2.5
-# A slash command that arrives before Slack's API has ever answered: shown to the asker only.
-NOT_CONNECTED = (
-    "I can't reach Slack's API right now, so I can't answer yet. Please try again in a minute."
-)
+# At shutdown, the longest wait for Bolt to hand acknowledged requests to their listeners.
+SETTLE_HANDLING_SECONDS = 5.0
 METRICS_ELSEWHERE = (
     "/metrics is served on 127.0.0.1 (METRICS_PORT), or here with METRICS_TOKEN set\n"
 )
@@ -72,6 +70,8 @@ class Health:
     # The organisation's Anthropic spend limit as last seen: reported, but still healthy
     # (the bot runs and tells people why it cannot answer).
     spend_limit: Callable[[], dict[str, Any] | None] = lambda: None
+    # Bolt's work on Slack requests already acknowledged: finished before shutdown drains.
+    handling: set[asyncio.Future[Any]] = field(default_factory=set)
 
     def fail(self, why: str) -> None:
         """A refused token or key: no retry can help, so the bot stops (bot.__main__)."""
@@ -98,6 +98,11 @@ class Health:
             return "starting"
         return None
 
+    async def settle_handling(self, seconds: float) -> None:
+        if self.handling:
+            await asyncio.wait(set(self.handling), timeout=seconds)
+        await asyncio.sleep(0)  # the listeners those started take their first step
+
     def claude_problem(self) -> str | None:
         if self.anthropic in ("ok", "unchecked"):
             return None
@@ -118,12 +123,9 @@ def web_app(
     metrics_token: str | None = None,
 ) -> web.Application:
     verifier = RawSignatureVerifier(signing_secret) if signing_secret else None
-    # Bolt's work on requests acknowledged before it answered: kept until done.
-    unfinished: set[asyncio.Future[Any]] = set()
 
     async def slack_events(request: web.Request) -> web.Response:
         from slack_bolt.adapter.aiohttp import to_aiohttp_response
-        from slack_bolt.request.async_request import AsyncBoltRequest
 
         bolt = health.bolt
         if bolt is None or not health.accepting:
@@ -133,20 +135,26 @@ def web_app(
         body = await request.read()
         if verifier is None or not verifier.is_valid_request(body, request.headers):
             return web.json_response({"error": "invalid signature"}, status=401)
-        raw = _utf8(body)
-        if raw is None or not well_formed(raw, request.content_type):
+        slack_body = read_body(body, request.content_type)
+        if slack_body is None:
             return web.json_response({"error": "malformed body"}, status=400)
-        if not health.identified and needs_identity(raw, request.content_type):
-            return not_connected(raw, request.content_type)
+        if not health.identified and slack_body.needs_identity:
+            return slack_body.not_connected()
         # Bolt gets the text just checked (and checks the signature again itself).
         headers: dict[str, Any] = dict(request.headers)
-        req = AsyncBoltRequest(body=raw, query=request.query_string, headers=headers)
-        dispatch = asyncio.ensure_future(bolt.async_dispatch(req))
+        dispatch = asyncio.ensure_future(
+            _dispatch(bolt, slack_body.raw, request.query_string, headers)
+        )
+        health.handling.add(dispatch)
+        dispatch.add_done_callback(health.handling.discard)
+        if slack_body.kind == "event_callback":
+            # An event's answer is an empty 200 whatever Bolt makes of it (Bolt acknowledges
+            # before its listener, which claims and keeps the question): answered now, so
+            # a crowd's acknowledgements do not queue behind Bolt's work on each.
+            return web.Response(status=200)
         try:
             bolt_response = await asyncio.wait_for(asyncio.shield(dispatch), ACK_SECONDS)
         except TimeoutError:
-            unfinished.add(dispatch)
-            dispatch.add_done_callback(unfinished.discard)
             log.warning("acknowledged a Slack request after %.1f s; still handling it", ACK_SECONDS)
             return web.Response(status=200)
         if bolt_response.status == 404:
@@ -228,26 +236,17 @@ def metrics_app(health: Health) -> web.Application:
     return app
 
 
+async def _dispatch(bolt: AsyncApp, raw: str, query: str, headers: dict[str, Any]) -> BoltResponse:
+    # Bolt parses the request again as it builds it: off the acknowledgement's path too.
+    from slack_bolt.request.async_request import AsyncBoltRequest
+
+    return await bolt.async_dispatch(AsyncBoltRequest(body=raw, query=query, headers=headers))
+
+
 def render_metrics(health: Health) -> web.Response:
     if health.metrics is None:
         return web.Response(status=503, text="starting\n")
     return web.Response(body=health.metrics.render(), headers={"Content-Type": CONTENT_TYPE})
-
-
-def needs_identity(raw: str, content_type: str) -> bool:
-    """Slack's URL check and SSL check need no authorization; everything else does."""
-    if content_type == "application/json":
-        return bool(json.loads(raw).get("type") != "url_verification")
-    return "ssl_check" not in parse_qs(raw)
-
-
-def not_connected(raw: str, content_type: str) -> web.Response:
-    """Slack's API has never answered this process: the bot cannot know who it is, nor
-    post. A slash command gets a note for the asker; an event or a click a 503, so Slack
-    delivers it again later."""
-    if content_type != "application/json" and "command" in parse_qs(raw):
-        return web.json_response({"response_type": "ephemeral", "text": NOT_CONNECTED})
-    return web.json_response({"error": "Slack's API cannot be reached yet"}, status=503)
 
 
 class QuietProbesAccessLogger(AccessLogger):
@@ -257,39 +256,3 @@ class QuietProbesAccessLogger(AccessLogger):
     def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
         if request.path not in PROBE_PATHS or self.logger.isEnabledFor(logging.DEBUG):
             super().log(request, response, time)
-
-
-class RawSignatureVerifier(SignatureVerifier):
-    """slack_sdk's verifier over the bytes as sent (its own decodes them as UTF-8 first)."""
-
-    def generate_signature(self, *, timestamp: str, body: str | bytes) -> str:
-        raw = body if isinstance(body, bytes) else body.encode()
-        base = b"v0:" + timestamp.encode() + b":" + raw
-        return "v0=" + hmac.new(self.signing_secret.encode(), base, hashlib.sha256).hexdigest()
-
-    def is_valid_request(self, body: str | bytes, headers: Mapping[str, str]) -> bool:
-        try:  # a timestamp that is no number, a signature that is not ASCII: not signed
-            return super().is_valid_request(body, headers)
-        except (ValueError, TypeError, OverflowError):
-            return False
-
-
-def _utf8(body: bytes) -> str | None:
-    try:
-        return body.decode()
-    except UnicodeDecodeError:
-        return None
-
-
-def well_formed(raw: str, content_type: str) -> bool:
-    """Whether a body is what Slack sends: a JSON object, or a form (maybe with a JSON
-    `payload`). Anything else gets a 400 instead of an error deep inside Bolt."""
-    try:
-        if content_type == "application/json":
-            return isinstance(json.loads(raw), dict)
-        form = parse_qs(raw, keep_blank_values=True)
-        if "payload" in form:
-            return isinstance(json.loads(form["payload"][0]), dict)
-        return bool(form)
-    except ValueError:
-        return False

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from bot.logs import setup_logging
-from bot.server import NOT_CONNECTED
+from bot.slack.requests import NOT_CONNECTED
 from tests.fakes.anthropic import FakeAnthropic
 from tests.fakes.slack import FakeSlack
 from tests.rig import CHANNEL, eventually, make_settings, start_bot
@@ -102,4 +102,42 @@ async def test_requests_while_the_database_is_locked_are_acknowledged_in_time(
     assert command.status == 200
     assert mention.delivery.elapsed_ms < SLACK_LIMIT_MS
     assert command.elapsed_ms < SLACK_LIMIT_MS
+    assert fake_slack.thread_text(CHANNEL, mention.ts) == ["Hello from the fake Claude."]
+
+
+def slow_bolt(bot: Any, seconds: float) -> None:
+    """Whatever Bolt does before its listener (authorizing, parsing, matching) takes
+    `seconds`: a global middleware that waits before letting the request through."""
+    bolt = bot.running.health.bolt
+    assert bolt is not None
+
+    async def wait_then_go(next: Any) -> None:  # noqa: A002 (Bolt passes it by this name)
+        await asyncio.sleep(seconds)
+        await next()
+
+    bolt.use(wait_then_go)
+
+
+async def test_an_event_is_acknowledged_without_waiting_for_bolt(
+    settings: Any, fake_slack: FakeSlack
+) -> None:
+    async with start_bot(settings) as bot:
+        slow_bolt(bot, 1.5)
+        mention = await bot.mention("a question while Bolt is slow")
+        await bot.wait_for_usage(1)
+
+    assert mention.delivery.status == 200
+    assert mention.delivery.elapsed_ms < 500
+    assert fake_slack.thread_text(CHANNEL, mention.ts) == ["Hello from the fake Claude."]
+
+
+async def test_an_event_acknowledged_just_before_shutdown_is_still_answered(
+    settings: Any, fake_slack: FakeSlack
+) -> None:
+    async with start_bot(settings) as bot:
+        slow_bolt(bot, 1.0)
+        mention = await bot.mention("a question as the bot stops")
+        assert mention.delivery.status == 200
+        # The context's exit shuts the bot down while Bolt still holds the question.
+
     assert fake_slack.thread_text(CHANNEL, mention.ts) == ["Hello from the fake Claude."]

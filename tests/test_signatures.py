@@ -12,7 +12,7 @@ import json
 import time
 
 from bot.config import Settings
-from bot.server import RawSignatureVerifier
+from bot.slack.requests import RawSignatureVerifier
 from tests.fakes.anthropic import FakeAnthropic
 from tests.fakes.slack import FakeSlack
 from tests.rig import CHANNEL, SIGNING_SECRET, BotUnderTest, settle, start_bot
