@@ -111,7 +111,7 @@ def slow_bolt(bot: Any, seconds: float) -> None:
     bolt = bot.running.health.bolt
     assert bolt is not None
 
-    async def wait_then_go(next: Any) -> None:  # noqa: A002 (Bolt passes it by this name)
+    async def wait_then_go(next: Any) -> None:
         await asyncio.sleep(seconds)
         await next()
 

@@ -223,3 +223,23 @@ async def test_a_hung_slack_call_does_not_hold_the_reply(
         await bot.wait_for_usage(1, timeout=15)
 
     assert fake_slack.thread_text(CHANNEL, mention.ts) == ["".join(words(5, "w")).strip()]
+
+
+async def test_posts_to_one_channel_that_reach_slack_late_draw_no_429(
+    fake_slack: FakeSlack, fake_anthropic: FakeAnthropic, database_url: str
+) -> None:
+    # Slack allows one post a second in a channel, with no burst; the bot is told the same.
+    # The first placeholder reaches Slack a fifth of a second late, the next on time: the
+    # bot's own spacing must leave room for that.
+    fake_slack.post_per_channel_per_second, fake_slack.post_burst = 1.0, 1.0
+    settings = make_settings(
+        fake_slack, fake_anthropic, database_url, slack_posts_per_second=1, slack_post_burst=1
+    )
+    fake_slack.hang_next("chat.postMessage", 0.2)
+    async with start_bot(settings) as bot:
+        mentions = await asyncio.gather(bot.mention("one"), bot.mention("two"))
+        await bot.wait_for_usage(2, timeout=30)
+
+    assert fake_slack.ratelimited_count == 0
+    for mention in mentions:
+        assert fake_slack.thread_text(CHANNEL, mention.ts) == ["Hello from the fake Claude."]

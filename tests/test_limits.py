@@ -215,7 +215,9 @@ async def test_a_live_process_keeps_its_place_in_line_though_its_ticks_lapsed(
     database_url: str,
 ) -> None:
     # A busy SQLite can fail a process's queue ticks for a while; its heartbeat says it is
-    # alive, so its waiting questions keep their places. A dead process's are dropped.
+    # alive, so its waiting questions keep their places. A process whose heartbeat lapsed
+    # too is taken for dead and its questions are dropped; if it ticks again, it lives, and
+    # they are back where they were.
     await asyncio.to_thread(upgrade, database_url)
     engine = make_engine(database_url)
     try:
@@ -225,19 +227,24 @@ async def test_a_live_process_keeps_its_place_in_line_though_its_ticks_lapsed(
         clock.now = utcnow() - timedelta(seconds=20)  # the questions came 20 s ago
         await processes.beat("alive", host="h", pid=1)
         alive = make_limiter(store, clock, concurrent=1, owner="alive")
-        dead = make_limiter(store, clock, concurrent=1, owner="dead")
+        lapsed = make_limiter(store, clock, concurrent=1, owner="lapsed")
         running = await alive.acquire("U0RUNNING")
-        mine, theirs = await alive.acquire("U0MINE"), await dead.acquire("U0THEIRS")
+        mine, theirs = await alive.acquire("U0MINE"), await lapsed.acquire("U0THEIRS")
         assert isinstance(running, Slot) and running.ahead is None
         assert isinstance(mine, Slot) and isinstance(theirs, Slot)
         clock.now = utcnow()  # no tick since; only "alive" beats on
         await processes.beat("alive", host="h", pid=1)
         later = await alive.acquire("U0LATER")  # taking a slot drops abandoned waiters
         assert isinstance(later, Slot)
-        places = await store.tick("alive", [mine.id], ceiling=1, now=clock.now, seconds=900)
-        gone = await store.tick("dead", [theirs.id], ceiling=1, now=clock.now, seconds=900)
+        own = {mine.id: mine.asked, later.id: later.asked}
+        places = await store.tick("alive", own, ceiling=1, now=clock.now, seconds=900)
+        back = await store.tick(
+            "lapsed", {theirs.id: theirs.asked}, ceiling=1, now=clock.now, seconds=900
+        )
+        after = await store.tick("alive", own, ceiling=1, now=clock.now, seconds=900)
     finally:
         await engine.dispose()
 
-    assert places == {mine.id: 0}  # still first in line
-    assert gone == {}  # the dead process's question was dropped
+    assert places == {mine.id: 0, later.id: 1}  # still first; the lapsed one was dropped
+    assert back == {theirs.id: 1}  # back in its place: after Mine, before Later
+    assert after == {mine.id: 0, later.id: 2}

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from bot.engine.queue import FairQueue
-from bot.store.rate_limits import Limits, Over, RateStore
+from bot.store.rate_limits import Limits, Over, RateStore, Waiting
 
 log = logging.getLogger(__name__)
 
@@ -37,10 +37,13 @@ class Slot:
     """A Claude request: in flight, or waiting (`ahead` questions before it) until `wait`
     says it may fly. Give it back with `release` (idempotent)."""
 
-    def __init__(self, limiter: RateLimiter, slot_id: int, ahead: int | None) -> None:
+    def __init__(
+        self, limiter: RateLimiter, slot_id: int, ahead: int | None, asked: Waiting
+    ) -> None:
         self._limiter = limiter
         self.id = slot_id
         self.ahead = ahead
+        self.asked = asked
         self._held = True
 
     @property
@@ -53,7 +56,9 @@ class Slot:
         if self.ahead is None:
             return True
         limiter = self._limiter
-        flying = await limiter.queue.wait(self.id, self.ahead, limiter.queue_wait, on_place)
+        flying = await limiter.queue.wait(
+            self.id, self.asked, self.ahead, limiter.queue_wait, on_place
+        )
         if flying:
             self.ahead = None
         return flying
@@ -98,7 +103,7 @@ class RateLimiter:
             user, self._limits, now=now, seconds=self._slot_seconds, owner=self._owner
         )
         if not isinstance(taken, Over):
-            return Slot(self, taken.id, taken.ahead)
+            return Slot(self, taken.id, taken.ahead, Waiting(user, now))
         if taken.reason == "per_minute":
             frees = taken.frees_at or now
             wait = max(1, math.ceil((frees - now).total_seconds()))

@@ -3,7 +3,8 @@ slot, and one task that ticks for all of them at once.
 
 A tick is one transaction, every QUEUE_TICK_SECONDS while anything waits here (sooner when
 a slot is given back here): it shows the questions are still wanted, shares what was learnt
-of Anthropic's limits, and brings back which may start and each one's place in line.
+of Anthropic's limits, and brings back which may start and each one's place in line. A
+question another process dropped (taking this one for dead) is put back in its place.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from bot.engine.capacity import CapacityLearner
-from bot.store.rate_limits import RateStore
+from bot.store.rate_limits import RateStore, Waiting
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +34,8 @@ class Waited(StrEnum):
 @dataclass
 class _Waiter:
     ahead: int
+    asked: Waiting
     granted: bool = False
-    gone: bool = False
     changed: asyncio.Event = field(default_factory=asyncio.Event)
 
 
@@ -62,17 +63,22 @@ class FairQueue:
         self._pump: asyncio.Task[None] | None = None
 
     async def wait(
-        self, slot_id: int, ahead: int, within: float, on_place: Callable[[int], None]
+        self,
+        slot_id: int,
+        asked: Waiting,
+        ahead: int,
+        within: float,
+        on_place: Callable[[int], None],
     ) -> bool:
         """Wait until the slot may fly (True), or `within` seconds pass (False). `on_place`
         hears each new number of questions ahead; it must not block."""
-        waiter = self._waiting[slot_id] = _Waiter(ahead)
+        waiter = self._waiting[slot_id] = _Waiter(ahead, asked)
         self.start()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + within
         shown = ahead
         try:
-            while not (waiter.granted or waiter.gone):
+            while not waiter.granted:
                 waiter.changed.clear()
                 try:
                     async with asyncio.timeout_at(deadline):
@@ -117,23 +123,21 @@ class FairQueue:
                 log.warning("could not tick the queue", exc_info=True)
 
     async def _tick(self) -> None:
-        ids = list(self._waiting)
-        change = self._learner.take(queue=bool(ids))
+        asked = {slot_id: waiter.asked for slot_id, waiter in self._waiting.items()}
+        change = self._learner.take(queue=bool(asked))
         places = await self._store.tick(
             self._owner,
-            ids,
+            asked,
             ceiling=self._ceiling,
             now=self._clock(),
             seconds=self._slot_seconds,
             change=change,
         )
-        for slot_id in ids:
+        for slot_id in asked:
             waiter = self._waiting.get(slot_id)
-            if waiter is None:
+            if waiter is None or slot_id not in places:
                 continue
-            if slot_id not in places:
-                waiter.gone = True
-            elif places[slot_id] is None:
+            if places[slot_id] is None:
                 waiter.granted = True
             else:
                 waiter.ahead = places[slot_id] or 0

@@ -43,9 +43,6 @@ STARVED_AFTER_SECONDS = 15.0
 WRITE_TIMEOUT_SECONDS = 15.0
 MAX_IN_FLIGHT = 4
 SAFETY = 0.98
-# Posts to one channel are about one a second, with little burst to absorb a post that was
-# held up on the way while the next was not: keep a tenth of a second between them spare.
-POST_SAFETY = 0.9
 # How late (or early) a write may reach Slack compared with when it was sent.
 JITTER_SECONDS = 0.25
 
@@ -260,7 +257,7 @@ class SlackWriter:
         # it surely exists there too (Slack counts when a request arrives, a little later).
         r = self._rates
         if method == "chat.postMessage":  # Slack's special limit: per channel
-            return _cushioned(f"{method}:{channel}", r.post_burst, r.post_per_second * POST_SAFETY)
+            return _cushioned(f"{method}:{channel}", r.post_burst, r.post_per_second)
         if method == "chat.postEphemeral":
             per_second = r.ephemeral_per_minute * SAFETY / 60
             return _cushioned(method, r.ephemeral_per_minute / 6, per_second)
@@ -271,9 +268,12 @@ class SlackWriter:
 def _cushioned(key: str, burst: float, rate: float) -> BucketSpec:
     """A bucket a little smaller than Slack's: Slack then always holds JITTER_SECONDS' worth
     of writes more than we count, so a write that reaches Slack late (or the next one early)
-    never finds its bucket empty. The rate is not reduced. A bucket of one write cannot be
-    smaller: its rate (POST_SAFETY) keeps the margin instead."""
-    return BucketSpec(key, max(1.0, min(burst, burst - JITTER_SECONDS * rate)), rate)
+    never finds its bucket empty. The rate is not reduced. A bucket too small to give that up
+    (posts to a channel, when Slack allows no burst) keeps the margin in time instead: each
+    write waits JITTER_SECONDS longer than Slack's rate asks."""
+    if burst - JITTER_SECONDS * rate >= 1:
+        return BucketSpec(key, min(burst, burst - JITTER_SECONDS * rate), rate)
+    return BucketSpec(key, 1.0, 1 / (1 / rate + JITTER_SECONDS))
 
 
 def _settle(

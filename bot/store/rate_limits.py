@@ -39,6 +39,14 @@ class Over:
 
 
 @dataclass(frozen=True)
+class Waiting:
+    """Who asked a waiting request, and when: enough to put it back in its place."""
+
+    user_id: str
+    since: datetime
+
+
+@dataclass(frozen=True)
 class Taken:
     """A slot: in flight at once, or waiting with `ahead` requests before it."""
 
@@ -82,15 +90,16 @@ class RateStore:
     async def tick(
         self,
         owner: str,
-        ids: list[int],
+        waiting: dict[int, Waiting],
         *,
         ceiling: int,
         now: datetime,
         seconds: float,
         change: Adjustment | None = None,
     ) -> dict[int, int | None]:
-        """For the waiting requests `ids` of process `owner`: None for each now in flight,
-        else how many are ahead of it. An id missing from the answer was given up."""
+        """For the waiting requests of process `owner`: None for each now in flight, else
+        how many are ahead of it."""
+        ids = list(waiting)
         async with self._sessions() as session:
             await session.begin()
             await lock(session)
@@ -100,13 +109,22 @@ class RateStore:
                     .where(RequestSlot.id.in_(ids), RequestSlot.owner == owner)
                     .values(seen_at=now)
                 )
+                # Another process took this one for dead (its heartbeat lapsed: a busy
+                # SQLite) and dropped its waiters; it ticks, so it lives: back in line,
+                # where they were.
+                present = set(
+                    (
+                        await session.scalars(select(RequestSlot.id).where(RequestSlot.id.in_(ids)))
+                    ).all()
+                )
+                for slot_id in ids:
+                    if slot_id not in present:
+                        session.add(_waiting_row(slot_id, waiting[slot_id], owner, now, seconds))
+                await session.flush()
             allowed, paused = await capacity(session, ceiling, now, change)
             places = await settle(session, now=now, allowed=allowed, paused=paused, seconds=seconds)
-            present = set(
-                (await session.scalars(select(RequestSlot.id).where(RequestSlot.id.in_(ids)))).all()
-            )
             await session.commit()
-        return {i: places.get(i) for i in ids if i in present}
+        return {i: places.get(i) for i in ids}
 
     async def give_back(self, slot_id: int) -> None:
         """The request is over: no longer in flight (it still counts for its minute)."""
@@ -116,6 +134,21 @@ class RateStore:
                 .where(RequestSlot.id == slot_id)
                 .values(done=True, waiting=False)
             )
+
+
+def _waiting_row(
+    slot_id: int, waiting: Waiting, owner: str, now: datetime, seconds: float
+) -> RequestSlot:
+    return RequestSlot(
+        id=slot_id,
+        user_id=waiting.user_id,
+        started_at=waiting.since,
+        expires_at=waiting.since + timedelta(seconds=seconds),
+        done=False,
+        waiting=True,
+        owner=owner,
+        seen_at=now,
+    )
 
 
 async def _over(
