@@ -4,6 +4,7 @@ whichever replica streams it; a message is answered once whichever replica Slack
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 
@@ -59,6 +60,41 @@ async def test_a_message_handed_to_both_replicas_is_answered_once(
 
     assert len(fake_anthropic.message_requests) == 1
     assert fake_slack.thread_text(CHANNEL, first.ts) == ["Once."]
+
+
+def _size(path: Path) -> int:
+    return path.stat().st_size
+
+
+def _read_from(path: Path, offset: int) -> str:
+    with path.open("rb") as file:
+        file.seek(offset)
+        return file.read().decode(errors="replace")
+
+
+async def test_redeliveries_and_twins_leave_no_error_in_postgresqls_log(
+    fake_slack: FakeSlack,
+    fake_anthropic: FakeAnthropic,
+    database_url: str,
+    request: pytest.FixtureRequest,
+) -> None:
+    # Every mention in a channel the app reads comes twice (app_mention and message), and
+    # Slack retries: claims that are taken already are the normal case, not an error that
+    # PostgreSQL would log with its statement, once per mention.
+    if not database_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL's own log")
+    log: Path = request.getfixturevalue("postgres_server").log
+    before = _size(log)
+    settings = make_settings(fake_slack, fake_anthropic, database_url)
+    async with start_bot(settings) as bot:
+        first = await bot.mention("hello", twice=True)
+        await bot.mention("hello", ts=first.ts, event_id=first.event_id, retry_num=1)
+        await bot.wait_for_usage(1)
+        await settle(0.5)
+    during = _read_from(log, before)
+
+    assert len(fake_anthropic.message_requests) == 1
+    assert "ERROR" not in during, during
 
 
 @pytest.mark.both_databases

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import Delete, delete, func, select, text
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.store.inserts import insert_new
 from bot.store.models import (
     Budget,
     BudgetHold,
@@ -185,16 +185,17 @@ class BudgetStore:
     ) -> bool:
         """True the first time the 80 % warning is due for this budget and window."""
         async with self._sessions() as session:
-            session.add(
-                BudgetWarning(
-                    team_id=team_id, scope=scope, target=target, period=period, window=window
-                )
+            new = await insert_new(
+                session,
+                BudgetWarning,
+                team_id=team_id,
+                scope=scope,
+                target=target,
+                period=period,
+                window=window,
             )
-            try:
-                await session.commit()
-            except IntegrityError:
-                return False
-        return True
+            await session.commit()
+        return new
 
 
 async def _spent(

@@ -8,11 +8,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.store.forget import ForgetStore
 from bot.store.history import HistoryStore
+from bot.store.inserts import insert_new
 from bot.store.models import MemoryReset, Outcome, SlackEvent, Turn, utcnow
 from bot.store.pending import PendingStore
 from bot.store.stops import StopStore
@@ -88,21 +88,18 @@ class Store(HistoryStore, StopStore, PendingStore, ForgetStore):
         now = now or utcnow()
         lease = now + timedelta(seconds=lease_seconds)
         async with self._sessions() as session:
-            session.add(
-                SlackEvent(
-                    event_id=event_id,
-                    team_id=team_id,
-                    event_type=event_type,
-                    status="taken",
-                    replied=False,
-                    lease_until=lease,
-                )
+            new = await insert_new(
+                session,
+                SlackEvent,
+                event_id=event_id,
+                team_id=team_id,
+                event_type=event_type,
+                status="taken",
+                replied=False,
+                lease_until=lease,
             )
-            try:
+            if new:
                 await session.commit()
-            except IntegrityError:
-                await session.rollback()
-            else:
                 return True
             # Seen before: take it again only if its worker vanished before any reply.
             retaken = await session.execute(

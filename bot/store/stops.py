@@ -7,10 +7,10 @@ from collections.abc import Sequence
 from datetime import timedelta
 
 from sqlalchemy import delete, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.store.files_table import StopRequest
+from bot.store.inserts import insert_new
 from bot.store.models import utcnow
 
 # A click older than this is for a reply long gone.
@@ -26,11 +26,8 @@ class StopStore:
             # poll that runs every half second while replies stream.
             stale = StopRequest.created_at < utcnow() - STOP_RETENTION
             await session.execute(delete(StopRequest).where(stale))
-            session.add(StopRequest(key=key, user_id=user_id))
-            try:
-                await session.commit()
-            except IntegrityError:
-                await session.rollback()  # clicked twice: the first click counts
+            await insert_new(session, StopRequest, key=key, user_id=user_id)  # the first counts
+            await session.commit()
 
     async def take_stops(self, keys: Sequence[str]) -> dict[str, str]:
         """The Stop clicks for these replies (key → who clicked), removed as they are taken."""
