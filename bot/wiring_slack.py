@@ -120,7 +120,7 @@ async def build_slack(
         ),
     )
     services.recovery.closers["slack"] = SlackCloser(writer)
-    services.recovery.askers["slack"] = functools.partial(answer_kept, responder)
+    services.recovery.askers["slack"] = functools.partial(answer_kept, responder, writer)
     engine.parts.spend_limit.notify = responder.tell_admins
     bolt = AsyncApp(
         # Named, or Bolt looks its name up in the call stack (a sixth of a second at start-up).

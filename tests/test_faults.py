@@ -229,13 +229,13 @@ async def test_posts_to_one_channel_that_reach_slack_late_draw_no_429(
     fake_slack: FakeSlack, fake_anthropic: FakeAnthropic, database_url: str
 ) -> None:
     # Slack allows one post a second in a channel, with no burst; the bot is told the same.
-    # The first placeholder reaches Slack a fifth of a second late, the next on time: the
-    # bot's own spacing must leave room for that.
+    # The first placeholder reaches Slack a second and a half late (later than the next one
+    # would be due), the next on time: the bot's spacing must count from Slack's answer.
     fake_slack.post_per_channel_per_second, fake_slack.post_burst = 1.0, 1.0
     settings = make_settings(
         fake_slack, fake_anthropic, database_url, slack_posts_per_second=1, slack_post_burst=1
     )
-    fake_slack.hang_next("chat.postMessage", 0.2)
+    fake_slack.hang_next("chat.postMessage", 1.5)
     async with start_bot(settings) as bot:
         mentions = await asyncio.gather(bot.mention("one"), bot.mention("two"))
         await bot.wait_for_usage(2, timeout=30)

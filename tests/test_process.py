@@ -35,8 +35,13 @@ def free_port() -> int:
 
 @pytest.fixture
 async def bot_process(
-    fake_slack: FakeSlack, fake_anthropic: FakeAnthropic, database_url: str, tmp_path: Path
+    fake_slack: FakeSlack,
+    fake_anthropic: FakeAnthropic,
+    database_url: str,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
 ) -> AsyncIterator[tuple[asyncio.subprocess.Process, str]]:
+    """`python -m bot` on the fakes; more settings by indirect parametrization."""
     port = free_port()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "ANTHROPIC_"))},
@@ -52,6 +57,7 @@ async def bot_process(
         "LOG_FORMAT": "text",
         "SHUTDOWN_GRACE_SECONDS": "0.5",
         "STREAM_EDIT_INTERVAL": "0.2",
+        **getattr(request, "param", {}),
     }
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bot", env=env, cwd=tmp_path, stderr=asyncio.subprocess.PIPE
@@ -74,8 +80,8 @@ async def bot_process(
         await process.wait()
 
 
-async def mention(url: str, text: str) -> str:
-    ts = f"{int(time.time())}.000100"
+async def mention(url: str, text: str, ts: str | None = None) -> str:
+    ts = ts or f"{int(time.time())}.000100"
     body = json.dumps(
         {
             "type": "event_callback",
@@ -165,3 +171,33 @@ async def test_sigkill_mid_answer_then_restart_closes_the_reply(
     assert reply.buttons == []
     assert (row.outcome, row.error_kind, row.input_tokens) == ("partial", "interrupted", 21)
     assert len(fake_anthropic.message_requests) == 1  # the model was not asked again
+
+
+@pytest.mark.parametrize("bot_process", [{"MAX_CONCURRENT_REQUESTS": "1"}], indirect=True)
+async def test_a_question_waiting_in_line_when_its_process_dies_is_answered_in_its_place(
+    bot_process: tuple[asyncio.subprocess.Process, str],
+    fake_slack: FakeSlack,
+    fake_anthropic: FakeAnthropic,
+    database_url: str,
+) -> None:
+    process, url = bot_process
+    fake_anthropic.enqueue(SLOW, Reply(text="Your turn came."))
+    first = await mention(url, "tell me a long story")
+    await fake_slack.wait_for(
+        lambda: any("w2" in t for t in fake_slack.thread_text(CHANNEL, first))
+    )
+    second = await mention(url, "and me?", ts=f"{int(time.time())}.000200")
+    await fake_slack.wait_for(lambda: "next" in " ".join(fake_slack.thread_text(CHANNEL, second)))
+    await asyncio.sleep(0.3)
+    process.kill()
+    await process.wait()
+
+    settings = make_settings(fake_slack, fake_anthropic, database_url)
+    async with start_bot(settings) as bot:
+        await bot.wait_for_usage(2, timeout=30)
+        await asyncio.sleep(0.5)
+
+    # One reply where the question waited: its answer, not a "waiting" note left behind.
+    assert fake_slack.thread_text(CHANNEL, second) == ["Your turn came."]
+    [reply] = fake_slack.thread(CHANNEL, second)
+    assert reply.buttons == []

@@ -91,6 +91,8 @@ class Turn:
         self._queued = True
         started = time.monotonic()
         waiting = self._waiting = asyncio.create_task(self._admitted.slot.wait(on_place))
+        if self._stopped_by is not None:
+            waiting.cancel()  # a Stop came before the wait began
         try:
             await asyncio.wait({waiting})
         finally:

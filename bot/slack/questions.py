@@ -34,7 +34,7 @@ def question_payload(q: Question) -> dict[str, Any]:
 
 
 def question_from(payload: dict[str, Any]) -> Question:
-    fields = {k: v for k, v in payload.items() if k not in ("surface", "command")}
+    fields = {k: v for k, v in payload.items() if k not in ("surface", "command", "placeholder")}
     me = fields.pop("me", None)
     files = tuple(fields.pop("files", None) or ())
     return Question(**fields, files=files, me=Me(**me) if me else None)

@@ -12,7 +12,9 @@ from typing import Any
 from bot.engine import Turn, Waited
 from bot.engine.limits import queue_timed_out
 from bot.slack.scheduler import FINAL, INTERIM, QUEUED, SLACK_ERRORS, SlackWriter
+from bot.slack.stops import ActiveReplies
 from bot.slack.views import View, queued_view, working_view
+from bot.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -25,9 +27,14 @@ class Placeholder:
         self._stop_key = stop_key
         self._edits: set[asyncio.Task[None]] = set()
 
-    async def wait_in_line(self, turn: Turn) -> bool:
+    async def wait_in_line(self, turn: Turn, replies: ActiveReplies, store: Store) -> bool:
         """True when the question may start; otherwise the placeholder says why not."""
-        waited = await turn.wait_for_slot(self._moved)
+        replies.add(self._stop_key, turn, turn.ask.user_id)  # a Stop may end the wait
+        try:
+            await self._note(turn.ask.claim, store)
+            waited = await turn.wait_for_slot(self._moved)
+        finally:
+            replies.remove(self._stop_key)
         if waited is Waited.READY:
             self._edit(working_view(self._stop_key), INTERIM)
             return True
@@ -37,6 +44,16 @@ class Placeholder:
             note = f"⚠️ {queue_timed_out(turn.queue_wait)}"
         await self._write(View(text=note, blocks=[_section(note)]), FINAL)
         return False
+
+    async def _note(self, claim: str | None, store: Store) -> None:
+        # Should this process die while the question waits, whoever answers it instead
+        # removes this message (bot.slack.recovery).
+        if claim is None:
+            return
+        try:
+            await store.note_placeholder(claim, self._channel, self._ts)
+        except Exception:
+            log.warning("could not note a waiting question's placeholder", exc_info=True)
 
     def _moved(self, ahead: int) -> None:
         self._edit(queued_view(self._stop_key, ahead), QUEUED)

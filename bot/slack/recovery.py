@@ -14,7 +14,7 @@ from bot.engine.progress import Progress
 from bot.slack.questions import question_from
 from bot.slack.relay import INTERRUPTED_NOTE
 from bot.slack.responder import Responder
-from bot.slack.scheduler import FINAL, SlackWriter
+from bot.slack.scheduler import FINAL, SLACK_ERRORS, SlackWriter
 from bot.slack.text import split_markdown
 from bot.slack.views import ContinueTarget, final_view
 from bot.store import Orphan
@@ -50,11 +50,19 @@ class SlackCloser:
                 )
 
 
-async def answer_kept(responder: Responder, payload: dict[str, Any]) -> None:
+async def answer_kept(responder: Responder, writer: SlackWriter, payload: dict[str, Any]) -> None:
     """A question a process that died took and never answered (recovery's asker): a
     mention or message, an `/ask` or a Continue click (bot.slack.questions)."""
     responder.track()
     p, command = payload, payload.get("command")
+    left = p.get("placeholder")
+    if isinstance(left, dict):
+        # It died while the question waited in line: its "waiting" message goes, and the
+        # answer comes in a message of its own, as for any question.
+        try:
+            await writer.delete(channel=str(left["channel"]), ts=str(left["ts"]))
+        except SLACK_ERRORS:
+            log.warning("could not remove a waiting question's placeholder", exc_info=True)
     if command == "ask":
         await responder.ask(
             team_id=p["team_id"],

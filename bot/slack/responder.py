@@ -216,13 +216,9 @@ class Responder:
             return None
         reply_ts = str(posted["ts"])
         if waits:
-            self.replies.add(stop_key, turn, ask.user_id)  # a Stop may end the wait
-            try:
-                placeholder = Placeholder(self._writer, ask.channel_id, reply_ts, stop_key)
-                if not await placeholder.wait_in_line(turn):
-                    return None
-            finally:
-                self.replies.remove(stop_key)
+            placeholder = Placeholder(self._writer, ask.channel_id, reply_ts, stop_key)
+            if not await placeholder.wait_in_line(turn, self.replies, self._engine.parts.store):
+                return None
         await turn.start(
             thread=thread,
             question_ts=question_ts,

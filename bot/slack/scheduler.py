@@ -25,7 +25,14 @@ import aiohttp
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.slack.rates import BucketSpec, LocalBudget, WriteBudget, WriteRates
+from bot.slack.rates import (
+    WRITE_TIMEOUT_SECONDS,
+    BucketSpec,
+    LocalBudget,
+    WriteBudget,
+    WriteRates,
+    bucket_for,
+)
 
 log = logging.getLogger(__name__)
 
@@ -39,12 +46,7 @@ FINAL, FIRST, INTERIM, QUEUED = 0, 1, 2, 3
 # are streaming (one each, up to the burst), so an answer that ends is shown whole at once.
 # A reply whose text has not been refreshed for this long may dip into that reserve.
 STARVED_AFTER_SECONDS = 15.0
-# A write that hangs must not hold a message (or shutdown) forever.
-WRITE_TIMEOUT_SECONDS = 15.0
 MAX_IN_FLIGHT = 4
-SAFETY = 0.98
-# How late (or early) a write may reach Slack compared with when it was sent.
-JITTER_SECONDS = 0.25
 
 
 @dataclass
@@ -224,8 +226,18 @@ class SlackWriter:
         else:
             _settle(write.done, result=result)
         finally:
+            spec = self._spec(write.method, write.channel)
+            if spec.hold:
+                await self._restart(spec)
             self._busy.discard(write.key)
             self._wake.set()
+
+    async def _restart(self, spec: BucketSpec) -> None:
+        try:
+            await self._budget.restart(spec)
+        except Exception:
+            # The hold ends by itself (WRITE_TIMEOUT_SECONDS); until then writes just wait.
+            log.warning("could not restart the %s budget", spec.key, exc_info=True)
 
     def _reserve(self, write: _Write, spec: BucketSpec) -> float:
         if write.priority == FINAL or write.method != "chat.update":
@@ -253,27 +265,7 @@ class SlackWriter:
             newer.done.add_done_callback(lambda f: _relay_result(f, write.done))
 
     def _spec(self, method: str, channel: str) -> BucketSpec:
-        # Our count runs a little slower than Slack's, so that the moment a token exists here
-        # it surely exists there too (Slack counts when a request arrives, a little later).
-        r = self._rates
-        if method == "chat.postMessage":  # Slack's special limit: per channel
-            return _cushioned(f"{method}:{channel}", r.post_burst, r.post_per_second)
-        if method == "chat.postEphemeral":
-            per_second = r.ephemeral_per_minute * SAFETY / 60
-            return _cushioned(method, r.ephemeral_per_minute / 6, per_second)
-        # chat.update, chat.delete: Tier 3, per workspace
-        return _cushioned(method, r.update_burst, r.update_per_minute * SAFETY / 60)
-
-
-def _cushioned(key: str, burst: float, rate: float) -> BucketSpec:
-    """A bucket a little smaller than Slack's: Slack then always holds JITTER_SECONDS' worth
-    of writes more than we count, so a write that reaches Slack late (or the next one early)
-    never finds its bucket empty. The rate is not reduced. A bucket too small to give that up
-    (posts to a channel, when Slack allows no burst) keeps the margin in time instead: each
-    write waits JITTER_SECONDS longer than Slack's rate asks."""
-    if burst - JITTER_SECONDS * rate >= 1:
-        return BucketSpec(key, min(burst, burst - JITTER_SECONDS * rate), rate)
-    return BucketSpec(key, 1.0, 1 / (1 / rate + JITTER_SECONDS))
+        return bucket_for(self._rates, method, channel)
 
 
 def _settle(

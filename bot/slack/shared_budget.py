@@ -40,6 +40,7 @@ class SharedBudget:
                 rate=spec.rate,
                 now=self._clock(),
                 reserve=reserve,
+                hold=spec.hold,
             )
         except Exception:
             self._failed()
@@ -53,6 +54,13 @@ class SharedBudget:
         await self._fallback.pause(spec, seconds)
         try:
             await self._store.pause(self._key(spec), until=self._clock() + seconds)
+        except Exception:
+            self._failed()
+
+    async def restart(self, spec: BucketSpec) -> None:
+        await self._fallback.restart(spec)
+        try:
+            await self._store.restart(self._key(spec), now=self._clock())
         except Exception:
             self._failed()
 

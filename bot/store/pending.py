@@ -33,6 +33,17 @@ class PendingStore:
                 .values(owner=owner, payload=json.dumps(payload))
             )
 
+    async def note_placeholder(self, claim: str, channel: str, ts: str) -> None:
+        """The message a question waits in (its place in line): whoever answers it in the
+        end answers there, not in a second message beside a "waiting" note left behind."""
+        async with self._sessions() as session, session.begin():
+            row = await session.get(SlackEvent, claim, with_for_update=True)
+            if row is None or row.payload is None:
+                return
+            payload = json.loads(row.payload)
+            payload["placeholder"] = {"channel": channel, "ts": ts}
+            row.payload = json.dumps(payload)
+
     async def pending_questions(self, *, live: set[str]) -> list[Pending]:
         """Questions taken, never answered, whose process is not among the `live` ones."""
         query = select(SlackEvent).where(

@@ -16,6 +16,7 @@ from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.store.conversations import Place
+from bot.store.files_table import RequestSlot
 from bot.store.models import Outcome, Process, Turn, utcnow
 
 
@@ -53,10 +54,20 @@ class Processes:
                 session.add(Process(id=process_id, host=host, pid=pid, started_at=now, beat_at=now))
 
     async def forget(self, *process_ids: str) -> None:
+        """Processes that are gone (or leaving): their rows, and their Claude requests,
+        which stop counting as in flight now rather than when they expire (a replica that
+        died with eight in flight would hold the capacity for a quarter of an hour)."""
         if not process_ids:
             return
+        theirs = RequestSlot.owner.in_(process_ids)
         async with self._sessions() as session, session.begin():
             await session.execute(delete(Process).where(Process.id.in_(process_ids)))
+            # Waiting ones go (one that was only slow puts them back at its next tick);
+            # those in flight are over, though they still count for their minute.
+            await session.execute(delete(RequestSlot).where(theirs, RequestSlot.waiting.is_(True)))
+            await session.execute(
+                update(RequestSlot).where(theirs, RequestSlot.done.is_(False)).values(done=True)
+            )
 
     async def peers(self) -> list[Peer]:
         async with self._sessions() as session:

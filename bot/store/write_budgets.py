@@ -8,7 +8,7 @@ on PostgreSQL the row is locked FOR UPDATE. Either way no other take interleaves
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from sqlalchemy import case, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -21,10 +21,18 @@ class WriteBudgetStore:
         self._sessions = sessions
 
     async def take(
-        self, key: str, *, capacity: float, rate: float, now: float, reserve: float = 0.0
+        self,
+        key: str,
+        *,
+        capacity: float,
+        rate: float,
+        now: float,
+        reserve: float = 0.0,
+        hold: float = 0.0,
     ) -> float:
         """Take one write from bucket `key` (0.0), or the seconds until one may go, keeping
-        `reserve` writes untouched for others."""
+        `reserve` writes untouched for others. A take with a `hold` stops the refill until
+        then, or until `restart`."""
         async with self._sessions() as session, session.begin():
             postgres = (await session.connection()).dialect.name == "postgresql"
             insert = pg_insert if postgres else sqlite_insert
@@ -43,10 +51,11 @@ class WriteBudgetStore:
                 wait = 0.0
             else:
                 wait = (1 + reserve - tokens) / rate
+            updated = max(now + (hold if wait == 0.0 else 0.0), row.updated_at)
             await session.execute(
                 update(SlackWriteBudget)
                 .where(SlackWriteBudget.key == key)
-                .values(tokens=tokens, updated_at=max(now, row.updated_at))
+                .values(tokens=tokens, updated_at=updated)
             )
             return wait
 
@@ -57,4 +66,17 @@ class WriteBudgetStore:
                 update(SlackWriteBudget)
                 .where(SlackWriteBudget.key == key, SlackWriteBudget.paused_until < until)
                 .values(paused_until=until, tokens=0.0)
+            )
+
+    async def restart(self, key: str, *, now: float) -> None:
+        """The write taken last from `key` (a bucket of one, with a hold) was answered: the
+        next is due a whole interval from now, on every replica."""
+        async with self._sessions() as session, session.begin():
+            await session.execute(
+                update(SlackWriteBudget)
+                .where(SlackWriteBudget.key == key)
+                .values(
+                    tokens=case((SlackWriteBudget.tokens > 0, 0.0), else_=SlackWriteBudget.tokens),
+                    updated_at=now,
+                )
             )
