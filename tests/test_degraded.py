@@ -141,3 +141,22 @@ async def test_an_event_acknowledged_just_before_shutdown_is_still_answered(
         # The context's exit shuts the bot down while Bolt still holds the question.
 
     assert fake_slack.thread_text(CHANNEL, mention.ts) == ["Hello from the fake Claude."]
+
+
+async def test_a_mention_acknowledged_while_slack_is_down_is_answered_when_it_is_back(
+    fake_slack: FakeSlack, fake_anthropic: FakeAnthropic, database_url: str
+) -> None:
+    # Slack's API drops the bot's posts for a while after the mention was acknowledged (so
+    # Slack will not deliver it again): the question is kept and tried again until a post
+    # gets through, then answered once.
+    settings = make_settings(fake_slack, fake_anthropic, database_url, recovery_after_seconds=0.6)
+    async with start_bot(settings) as bot:
+        fake_slack.fail_next("chat.postMessage", "drop", times=8)
+        mention = await bot.mention("are you there?")
+        await bot.wait_for_usage(1, timeout=30)
+        await asyncio.sleep(0.5)
+
+    assert mention.delivery.status == 200
+    assert fake_slack.thread_text(CHANNEL, mention.ts) == ["Hello from the fake Claude."]
+    assert len(fake_anthropic.message_requests) == 1
+    assert len(fake_slack.calls_to("chat.postMessage")) > 8  # it was tried again

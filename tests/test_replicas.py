@@ -4,6 +4,7 @@ whichever replica streams it; a message is answered once whichever replica Slack
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from bot.slack.responder import CONTINUE_PROMPT
 from bot.slack.text import STOP_REFUSED
 from bot.slack.views import STOP_ACTION_ID, ContinueTarget
 from bot.store import message_claim
+from bot.store.models import utcnow
 from tests.fakes.anthropic import FakeAnthropic, Reply
 from tests.fakes.slack import FakeSlack
 from tests.rig import CHANNEL, TEAM_ID, USER, conversation, make_settings, settle, start_bot
@@ -123,6 +125,42 @@ async def test_a_question_taken_by_a_process_that_died_is_answered_by_a_live_one
     assert fake_slack.thread_text(CHANNEL, ts) == ["Answered after all."]
     assert row.error_kind is None
     assert len(fake_anthropic.message_requests) == 1
+
+
+@pytest.mark.both_databases
+async def test_a_question_no_reply_could_reach_for_a_quarter_hour_is_given_up(
+    fake_slack: FakeSlack, fake_anthropic: FakeAnthropic, database_url: str
+) -> None:
+    settings = make_settings(fake_slack, fake_anthropic, database_url, recovery_after_seconds=0.6)
+    ts = fake_slack.add_message(CHANNEL, "<@U0BOT> still there?")
+    key = message_claim(TEAM_ID, CHANNEL, ts)
+    question = Question(
+        TEAM_ID, CHANNEL, ts, USER, "still there?", ts, ts, claim=key, me=Me("U0BOT", "B0BOT")
+    )
+    fresh_ts = fake_slack.add_message(CHANNEL, "<@U0BOT> and now?")
+    fresh_key = message_claim(TEAM_ID, CHANNEL, fresh_ts)
+    fresh = Question(
+        TEAM_ID, CHANNEL, fresh_ts, USER, "and now?", fresh_ts, fresh_ts, claim=fresh_key
+    )
+    async with start_bot(settings) as bot:
+        store = bot.running.store
+        # Slack took no reply to this one for 16 minutes (each try was handed back)...
+        long_ago = utcnow() - timedelta(minutes=16)
+        assert await store.claim_event(key, TEAM_ID, "message", now=long_ago)
+        await store.keep_question(key, bot.running.recovery.owner, question_payload(question))
+        await store.hand_back_question(key)
+        # ...and to this one for a moment: it is still answered.
+        assert await store.claim_event(fresh_key, TEAM_ID, "message")
+        await store.keep_question(fresh_key, bot.running.recovery.owner, question_payload(fresh))
+        await store.hand_back_question(fresh_key)
+        await bot.wait_for_usage(1)
+        await settle(1.0)
+        retaken = await store.claim_event(key, TEAM_ID, "message")
+
+    assert fake_slack.thread_text(CHANNEL, ts) == []
+    assert fake_slack.thread_text(CHANNEL, fresh_ts) == ["Hello from the fake Claude."]
+    assert len(fake_anthropic.message_requests) == 1
+    assert retaken is False  # done: a redelivery would not answer it either
 
 
 @pytest.mark.both_databases

@@ -75,6 +75,13 @@ async def test_an_answer_cut_at_max_tokens_offers_continue(
     async with start_bot(settings) as bot:
         mention = await bot.mention("--short tell me everything")
         await bot.wait_for_usage(1)
+        # The usage is recorded as the answer ends; its final edit may reach Slack just after.
+        await fake_slack.wait_for(
+            lambda: any(
+                b["action_id"] == CONTINUE_ACTION_ID
+                for b in fake_slack.thread(CHANNEL, mention.ts)[0].buttons
+            )
+        )
         [cut] = fake_slack.thread(CHANNEL, mention.ts)
         [button] = cut.buttons
         assert button["action_id"] == CONTINUE_ACTION_ID

@@ -40,6 +40,9 @@ def _os_process_nonce() -> str:
 
 
 RETENTION_EVERY = timedelta(hours=1)
+# A question no process could answer (its own died, or Slack took no reply) is tried again at
+# every sweep for this long after it came.
+QUESTION_RETRY = timedelta(minutes=15)
 
 
 def new_process_id() -> str:
@@ -122,7 +125,15 @@ class Recovery:
     async def _answer_pending(self, live: set[str]) -> None:
         """Questions a dead process took and never began to answer: answered here, each in
         a task of its own (an answer streams for a while; the sweep goes on)."""
+        now = self._clock()
         for pending in await self._store.pending_questions(live=live):
+            if now - pending.received_at > QUESTION_RETRY:
+                # Slack has taken no reply for that long (or no process could answer):
+                # the question is stale now, and trying forever would only fill the logs.
+                if await self._store.adopt_question(pending, self.owner):
+                    log.warning("gave up on question %s after %s", pending.claim, QUESTION_RETRY)
+                    await self._store.event_done(pending.claim)
+                continue
             asker = self.askers.get(str(pending.payload.get("surface")))
             if asker is None or not await self._store.adopt_question(pending, self.owner):
                 continue

@@ -26,6 +26,7 @@ from bot.slack.relay import Relay, RelayResult
 from bot.slack.scheduler import FINAL, SLACK_ERRORS, SlackWriter
 from bot.slack.stops import ActiveReplies, StopResult
 from bot.slack.text import HISTORY_FAILED, HISTORY_LIMITED, escape_mrkdwn
+from bot.slack.unreachable import SlackUnreachable, kept_if_unreachable, passing
 from bot.slack.views import (
     ContinueTarget,
     queued_view,
@@ -90,30 +91,34 @@ class Responder:
         claim: str | None = None,
         external: bool = False,
     ) -> bool:
-        """`/ask`: show the question to the channel, then answer in its thread.
-
-        The engine decides first: a refused question is told to the asker alone and nothing
-        is posted. False when Slack refuses the post (the bot is not in that conversation);
-        nothing is stored or billed then.
-        """
+        """`/ask`: show the question to the channel, then answer in its thread. A question the
+        engine refuses is told to the asker alone. False when Slack refuses the post (the bot
+        is not in that conversation): nothing is stored or billed then."""
         config = await self._engine.channel(team_id, channel_id, external=external)
         ask = Ask(SURFACE, team_id, channel_id, None, user_id, text, claim=claim, config=config)
         turn = await self._engine.admit(ask)
         if isinstance(turn, Refused):
             await self.tell(channel_id, user_id, None, turn.message)
             return True
-        async with turn:
+
+        async def show_and_answer() -> bool:
             shown = f"<@{user_id}> asked: {escape_mrkdwn(shorten(text, ASKED_PREVIEW_LIMIT))}"
             try:
                 posted = await self._writer.post(channel=channel_id, text=shown)
-            except SlackApiError as error:
-                if is_refusal(error):
+            except SLACK_ERRORS as error:
+                if isinstance(error, SlackApiError) and is_refusal(error):
                     await self._engine.claim_done(claim)
                     return False
+                if passing(error):
+                    raise SlackUnreachable from error
                 raise
             ts = str(posted["ts"])
             await self._stream(turn, thread=ts, question_ts=ts, reply_thread_ts=ts)
-        return True
+            return True
+
+        return (
+            await kept_if_unreachable(turn, self._engine.parts.store, show_and_answer) is not False
+        )
 
     async def carry_on(
         self,
@@ -182,8 +187,8 @@ class Responder:
         if isinstance(turn, Refused):
             await self.tell(q.channel_id, q.user_id, self._note_thread(q), turn.message)
             return None
-        async with turn:
-            return await self._stream(turn, reply_thread_ts=q.reply_thread_ts)
+        stream = lambda: self._stream(turn, reply_thread_ts=q.reply_thread_ts)  # noqa: E731
+        return await kept_if_unreachable(turn, self._engine.parts.store, stream)
 
     @staticmethod
     def _note_thread(q: Question) -> str | None:
@@ -213,6 +218,8 @@ class Responder:
             # Nothing was asked of Claude, so nothing is stored or billed.
             self.slack_error("chat.postMessage", error)
             log.exception("could not post the working reply channel=%s", ask.channel_id)
+            if passing(error):
+                raise SlackUnreachable from error
             return None
         reply_ts = str(posted["ts"])
         if waits:

@@ -94,6 +94,7 @@ class Store(HistoryStore, StopStore, PendingStore, ForgetStore):
                 event_id=event_id,
                 team_id=team_id,
                 event_type=event_type,
+                received_at=now,
                 status="taken",
                 replied=False,
                 lease_until=lease,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select, update
@@ -13,12 +14,17 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.store.models import SlackEvent
 
+# The owner of a question handed back (Slack could not take its reply): not a live process,
+# so the next recovery sweep of any process takes it.
+NOBODY = ""
+
 
 @dataclass(frozen=True)
 class Pending:
     claim: str
     owner: str | None
     payload: dict[str, Any]
+    received_at: datetime
 
 
 class PendingStore:
@@ -55,7 +61,19 @@ class PendingStore:
         )
         async with self._sessions() as session:
             rows = (await session.scalars(query.order_by(SlackEvent.received_at))).all()
-        return [Pending(r.event_id, r.owner, json.loads(r.payload or "{}")) for r in rows]
+        return [
+            Pending(r.event_id, r.owner, json.loads(r.payload or "{}"), _utc(r.received_at))
+            for r in rows
+        ]
+
+    async def hand_back_question(self, claim: str) -> None:
+        """Slack could not take its reply: any process's next recovery sweep tries again."""
+        async with self._sessions() as session, session.begin():
+            await session.execute(
+                update(SlackEvent)
+                .where(SlackEvent.event_id == claim, SlackEvent.payload.is_not(None))
+                .values(status="taken", replied=False, owner=NOBODY)
+            )
 
     async def adopt_question(self, pending: Pending, owner: str) -> bool:
         """Take a dead process's question over; True for exactly one of those that try."""
@@ -71,3 +89,8 @@ class PendingStore:
                 .values(owner=owner)
             )
         return bool(taken.rowcount)  # type: ignore[attr-defined]
+
+
+def _utc(at: datetime) -> datetime:
+    # SQLite hands back naive datetimes; they were written in UTC.
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
