@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -125,6 +126,9 @@ async def running_bot(settings: Settings) -> AsyncIterator[RunningBot]:
         await first_answers(watches)  # raises Refused: a token or key no retry can fix
         health.spend_limit = engine.parts.spend_limit.status
         health.accepting = True
+        # What start-up made lives as long as the process: out of the collector's sight, so
+        # a full collection during a burst of events does not walk it all (ack latency).
+        gc.freeze()
         bot.tasks.add(asyncio.create_task(recovery.run()))
         if services.responder is not None:
             bot.tasks.add(asyncio.create_task(services.responder.replies.watch()))
