@@ -88,7 +88,7 @@ async def test_requests_while_the_database_is_locked_are_acknowledged_in_time(
     async with start_bot(settings) as bot:
         await eventually(lambda: bot.running.health.ready, what="ready")
         lock = sqlite3.connect(path, isolation_level=None)
-        lock.execute("BEGIN EXCLUSIVE")  # every write waits (up to the 5 s busy timeout)
+        lock.execute("BEGIN EXCLUSIVE")  # every write waits (up to the busy timeout)
         try:
             mention = await bot.mention("a question while the database is busy")
             command = await bot.command("/ask", "another one")
