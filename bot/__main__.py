@@ -33,7 +33,7 @@ from bot.cost.usage_cli import (
     opened_ledger,
     render,
 )
-from bot.errors import ClaudeError, ConfigError, StartupError
+from bot.errors import ClaudeError, ConfigError, StartupError, first_line
 from bot.logs import setup_logging
 from bot.store.ledger import GroupBy
 from bot.store.migrate import upgrade
@@ -183,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
         print(error, file=sys.stderr)
         return 1
     except (SQLAlchemyError, OSError) as error:
-        print(f"The bot could not start: {_first_line(error)}", file=sys.stderr)
+        print(f"The bot could not start: {first_line(error)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 0
@@ -195,7 +195,7 @@ def migrate() -> int:
     try:
         upgrade(url)
     except (SQLAlchemyError, OSError) as error:
-        print(f"Could not migrate {shown}: {_first_line(error)}", file=sys.stderr)
+        print(f"Could not migrate {shown}: {first_line(error)}", file=sys.stderr)
         return 1
     print(f"Database {shown} is up to date.")
     return 0
@@ -234,7 +234,7 @@ async def reconcile(since: str, fmt: ReconcileFormat) -> int:
             end=period.end,
         )
     except ClaudeError as error:
-        print(_first_line(error), file=sys.stderr)
+        print(first_line(error), file=sys.stderr)
         return 1
     _emit(render_reconciliation(compare(period, ours, theirs), fmt))
     return 0
@@ -288,10 +288,6 @@ async def serve(settings: Settings) -> int:
         log.critical("%s", fatal)
         return 2
     return 0
-
-
-def _first_line(error: BaseException) -> str:
-    return (str(error).strip().splitlines() or [type(error).__name__])[0]
 
 
 if __name__ == "__main__":

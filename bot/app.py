@@ -25,7 +25,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot.config import Settings
 from bot.engine.recovery import Recovery
-from bot.errors import StartupError
+from bot.errors import StartupError, first_line
 from bot.metrics import Metrics
 from bot.server import (
     SETTLE_HANDLING_SECONDS,
@@ -84,7 +84,7 @@ async def running_bot(settings: Settings) -> AsyncIterator[RunningBot]:
             await web.TCPSite(runner, settings.host, settings.port).start()
         except OSError as error:
             raise StartupError(
-                f"Cannot listen on {settings.host}:{settings.port} ({_first_line(error)}): "
+                f"Cannot listen on {settings.host}:{settings.port} ({first_line(error)}): "
                 "set PORT (and HOST) to a free port."
             ) from None
         port = _bound_port(runner, settings.port)
@@ -94,7 +94,7 @@ async def running_bot(settings: Settings) -> AsyncIterator[RunningBot]:
         except (SQLAlchemyError, OSError) as error:
             shown = make_url(settings.database_url).render_as_string(hide_password=True)
             raise StartupError(
-                f"Cannot use the database at DATABASE_URL={shown}: {_first_line(error)}"
+                f"Cannot use the database at DATABASE_URL={shown}: {first_line(error)}"
             ) from None
         health.migrated = True
         services = await build(settings, stack)
@@ -169,14 +169,14 @@ async def _serve_metrics(
     except OSError as error:
         if settings.metrics_port is not None:
             raise StartupError(
-                f"Cannot serve /metrics on 127.0.0.1:{wanted} ({_first_line(error)}): "
+                f"Cannot serve /metrics on 127.0.0.1:{wanted} ({first_line(error)}): "
                 "set METRICS_PORT to a free port."
             ) from None
         log.warning(
             "/metrics is not served: 127.0.0.1:%d is taken (%s); set METRICS_PORT to a free "
             "port, or METRICS_TOKEN to serve it on the main port",
             wanted,
-            _first_line(error),
+            first_line(error),
         )
         return None
     return _bound_port(runner, wanted)
@@ -204,10 +204,6 @@ def _surfaces(settings: Settings, bot: RunningBot) -> str:
     if bot.metrics_port is not None:
         where.append(f"/metrics on 127.0.0.1:{bot.metrics_port}")
     return "; ".join(where)
-
-
-def _first_line(error: BaseException) -> str:
-    return (str(error).strip().splitlines() or [type(error).__name__])[0]
 
 
 def _bound_port(runner: web.AppRunner, configured: int) -> int:

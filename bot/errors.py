@@ -140,3 +140,8 @@ def spend_limit_note(now: datetime, code: str | None = MONTHLY_SPEND_LIMIT) -> s
         f"resets on {resets:%-d %B %Y} at 00:00 UTC. Retrying won't help before then: "
         "please tell an admin (they can raise the limit in the Claude Console)."
     )
+
+
+def first_line(error: BaseException) -> str:
+    """An error in one line, for a log line or a message: its first line, or its type."""
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import itertools
 import json
+import logging
+import socket
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -23,6 +26,7 @@ from slack_sdk.signature import SignatureVerifier
 
 from bot.app import RunningBot, running_bot
 from bot.config import Settings, load_settings
+from bot.logs import setup_logging
 from bot.store.models import UsageRecord
 from tests.fakes.anthropic import FakeAnthropic
 from tests.fakes.slack import FakeSlack, running_fake
@@ -564,3 +568,26 @@ def text_of(content: Any) -> str:
 def conversation(body: dict[str, Any]) -> list[dict[str, str]]:
     """The messages of a request as role and plain text, cache marks set aside."""
     return [{"role": m["role"], "content": text_of(m["content"])} for m in body["messages"]]
+
+
+def free_port() -> int:
+    """A port nothing listens on now (for a process the test starts, or a dead address)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def captured_log(level: str = "INFO", fmt: str | None = "text") -> Iterator[io.StringIO]:
+    """The bot's log lines, written to a string (`fmt` None: the root logger's handlers are
+    only saved and restored, for a test that sets logging up itself)."""
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level)
+    stream = io.StringIO()
+    if fmt is not None:
+        setup_logging(level, fmt, stream=stream)
+    try:
+        yield stream
+    finally:
+        root.handlers[:], level_before = saved
+        root.setLevel(level_before)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-import logging
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,24 +15,18 @@ from typing import Any
 
 import pytest
 
-from bot.logs import setup_logging
 from bot.slack.requests import NOT_CONNECTED
 from tests.fakes.anthropic import FakeAnthropic
 from tests.fakes.slack import FakeSlack
-from tests.rig import CHANNEL, eventually, make_settings, start_bot
+from tests.rig import CHANNEL, captured_log, eventually, make_settings, start_bot
 
 SLACK_LIMIT_MS = 3000
 
 
 @pytest.fixture
 def log() -> Iterator[io.StringIO]:
-    root = logging.getLogger()
-    saved = (root.handlers[:], root.level)
-    stream = io.StringIO()
-    setup_logging("INFO", "json", stream=stream)
-    yield stream
-    root.handlers[:], level = saved
-    root.setLevel(level)
+    with captured_log("INFO", "json") as stream:
+        yield stream
 
 
 async def test_mentions_while_slack_is_unreachable_are_acknowledged_at_once(
@@ -55,6 +48,7 @@ async def test_mentions_while_slack_is_unreachable_are_acknowledged_at_once(
     by_failure: dict[str, list[dict[str, Any]]] = {}
     for line in failed:
         by_failure.setdefault(line["message"].split("channel=")[0], []).append(line)
+    assert by_failure, "the replies' failures to reach Slack are logged"
     for same in by_failure.values():
         assert "exc_info" in same[0]
         assert all("exc_info" not in line for line in same[1:])

@@ -16,7 +16,7 @@ from bot import watches
 from bot.logs import REDACTED, Redactor, formatter, setup_logging
 from tests.fakes.anthropic import FakeAnthropic, Reply
 from tests.fakes.slack import FakeSlack
-from tests.rig import SIGNING_SECRET, make_settings, start_bot
+from tests.rig import SIGNING_SECRET, captured_log, make_settings, start_bot
 
 CHAT_TOKEN = "chat-secret-token-000111"
 # Shaped like a real bot token, but assembled here so no token-shaped string is committed.
@@ -25,12 +25,8 @@ FAKE_BOT_TOKEN = "-".join(["xoxb", "123", "abc"])
 
 @pytest.fixture
 def captured() -> Iterator[io.StringIO]:
-    root = logging.getLogger()
-    saved = (root.handlers[:], root.level)
-    stream = io.StringIO()
-    yield stream
-    root.handlers[:], level = saved
-    root.setLevel(level)
+    with captured_log(fmt=None) as stream:
+        yield stream
 
 
 async def test_a_full_run_logs_json_lines_with_figures_and_never_a_secret(

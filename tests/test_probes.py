@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
-import logging
 import socket
 from collections.abc import Iterator
 from typing import Any
@@ -18,17 +17,10 @@ import pytest
 from aiohttp import web
 
 from bot.config import DEFAULT_METRICS_PORT
-from bot.logs import setup_logging
 from bot.server import Health, web_app
 from tests.fakes.anthropic import FakeAnthropic, Reply
 from tests.fakes.slack import FakeSlack
-from tests.rig import CHANNEL, eventually, make_settings, start_bot
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.rig import CHANNEL, captured_log, eventually, free_port, make_settings, start_bot
 
 
 async def get(http: aiohttp.ClientSession, url: str) -> tuple[int, dict[str, Any]]:
@@ -188,13 +180,8 @@ async def test_stopping_is_not_ready_but_alive_until_the_last_reply_is_done(
 
 @pytest.fixture
 def access_log() -> Iterator[io.StringIO]:
-    root = logging.getLogger()
-    saved = (root.handlers[:], root.level)
-    stream = io.StringIO()
-    setup_logging("INFO", "text", stream=stream)
-    yield stream
-    root.handlers[:], level = saved
-    root.setLevel(level)
+    with captured_log("INFO", "text") as stream:
+        yield stream
 
 
 async def test_probe_hits_leave_no_access_log_line(access_log: io.StringIO, settings: Any) -> None:
@@ -214,17 +201,10 @@ async def test_probe_hits_leave_no_access_log_line(access_log: io.StringIO, sett
 
 
 async def test_probe_hits_are_logged_at_debug(settings: Any) -> None:
-    root = logging.getLogger()
-    saved = (root.handlers[:], root.level)
-    stream = io.StringIO()
-    setup_logging("DEBUG", "text", stream=stream)
-    try:
+    with captured_log("DEBUG", "text") as stream:
         async with start_bot(settings) as bot:
             await probes(bot.http, bot.url)
             await eventually(lambda: "GET /healthz" in stream.getvalue(), what="a probe's line")
-    finally:
-        root.handlers[:], level = saved
-        root.setLevel(level)
 
 
 async def test_metrics_need_the_token_on_the_main_port(settings: Any) -> None:

@@ -7,7 +7,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -21,16 +20,10 @@ from bot.slack.relay import INTERRUPTED_NOTE
 from bot.store import Ledger, make_engine, make_sessionmaker
 from tests.fakes.anthropic import FakeAnthropic, Reply
 from tests.fakes.slack import FakeSlack
-from tests.rig import CHANNEL, SIGNING_SECRET, TEAM_ID, make_settings, start_bot
+from tests.rig import CHANNEL, SIGNING_SECRET, TEAM_ID, free_port, make_settings, start_bot
 
 ROOT = Path(__file__).resolve().parents[1]
 SLOW = Reply(chunks=[f"w{i} " for i in range(200)], delay=0.05, input_tokens=21)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import io
 import itertools
-import logging
 import os
 import socket
 import sys
@@ -22,29 +21,17 @@ from aiohttp import web
 from bot import watches
 from bot.__main__ import serve
 from bot.errors import ConfigError, StartupError
-from bot.logs import setup_logging
 from tests.fakes.anthropic import FakeAnthropic
 from tests.fakes.slack import FakeSlack
-from tests.rig import SIGNING_SECRET, eventually, make_settings, start_bot
+from tests.rig import SIGNING_SECRET, captured_log, eventually, free_port, make_settings, start_bot
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def log() -> Iterator[io.StringIO]:
-    root = logging.getLogger()
-    saved = (root.handlers[:], root.level)
-    stream = io.StringIO()
-    setup_logging("INFO", "text", stream=stream)
-    yield stream
-    root.handlers[:], level = saved
-    root.setLevel(level)
+    with captured_log("INFO", "text") as stream:
+        yield stream
 
 
 @pytest.fixture

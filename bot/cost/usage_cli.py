@@ -34,6 +34,7 @@ from bot.cost.report import (
     parse_period,
 )
 from bot.cost.usage_view import fitted_trend, output_text
+from bot.errors import first_line
 from bot.store import Ledger, Sums, make_engine, make_sessionmaker
 from bot.store.ledger import GroupBy
 
@@ -107,7 +108,7 @@ async def opened_ledger(database_url: str) -> AsyncIterator[Ledger]:
         yield Ledger(make_sessionmaker(engine))
     except (SQLAlchemyError, OSError) as error:
         raise LedgerUnavailable(
-            f"Could not read the ledger in {shown} (DATABASE_URL): {_first_line(error)}"
+            f"Could not read the ledger in {shown} (DATABASE_URL): {first_line(error)}"
         ) from None
     finally:
         await engine.dispose()
@@ -126,10 +127,6 @@ def _sqlite_revision(path: Path) -> str | None:
 
 def _revision(connection: Connection) -> str | None:
     return MigrationContext.configure(connection).get_current_revision()
-
-
-def _first_line(error: BaseException) -> str:
-    return (str(error).strip().splitlines() or [type(error).__name__])[0]
 
 
 async def render(

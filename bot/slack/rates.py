@@ -144,5 +144,5 @@ def _cushioned(key: str, burst: float, rate: float) -> BucketSpec:
     (posts to a channel, when Slack allows no burst) spaces its writes from Slack's answers
     instead: one at a time, the next an interval after the last was answered."""
     if burst - JITTER_SECONDS * rate >= 1:
-        return BucketSpec(key, min(burst, burst - JITTER_SECONDS * rate), rate)
+        return BucketSpec(key, burst - JITTER_SECONDS * rate, rate)
     return BucketSpec(key, 1.0, rate, hold=WRITE_TIMEOUT_SECONDS)

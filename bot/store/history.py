@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -126,7 +126,7 @@ class HistoryStore:
                 row.source_id, row.file_id, row.name, row.media_type, row.expires_at
             )
             for row in rows
-            if row.expires_at is None or _aware(row.expires_at) > now
+            if row.expires_at is None or aware(row.expires_at) > now
         }
 
     async def remember_upload(self, team_id: str, upload: Upload) -> None:
@@ -141,11 +141,6 @@ class HistoryStore:
                 session.add(row)
             row.file_id, row.name, row.media_type = upload.file_id, upload.name, upload.media_type
             row.expires_at = upload.expires_at
-
-
-def _aware(moment: datetime) -> datetime:
-    # SQLite hands back naive datetimes; they were written in UTC.
-    return moment if moment.tzinfo else moment.replace(tzinfo=utcnow().tzinfo)
 
 
 async def _move_mark(
@@ -178,3 +173,8 @@ def ts_order(ts: str) -> tuple[int, ...]:
         return tuple(int(part) for part in ts.split("."))
     except ValueError:
         return (0,)
+
+
+def aware(moment: datetime) -> datetime:
+    """SQLite hands back naive datetimes; they were written in UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

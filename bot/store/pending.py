@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.store.history import aware
 from bot.store.models import SlackEvent
 
 # The owner of a question handed back (Slack could not take its reply): not a live process,
@@ -40,8 +41,9 @@ class PendingStore:
             )
 
     async def note_placeholder(self, claim: str, channel: str, ts: str) -> None:
-        """The message a question waits in (its place in line): whoever answers it in the
-        end answers there, not in a second message beside a "waiting" note left behind."""
+        """The message a question waits in (its place in line): should its process die,
+        whoever answers it instead removes this message, so no "waiting" note is left
+        behind beside the answer (bot.slack.recovery)."""
         async with self._sessions() as session, session.begin():
             row = await session.get(SlackEvent, claim, with_for_update=True)
             if row is None or row.payload is None:
@@ -62,7 +64,7 @@ class PendingStore:
         async with self._sessions() as session:
             rows = (await session.scalars(query.order_by(SlackEvent.received_at))).all()
         return [
-            Pending(r.event_id, r.owner, json.loads(r.payload or "{}"), _utc(r.received_at))
+            Pending(r.event_id, r.owner, json.loads(r.payload or "{}"), aware(r.received_at))
             for r in rows
         ]
 
@@ -89,8 +91,3 @@ class PendingStore:
                 .values(owner=owner)
             )
         return bool(taken.rowcount)  # type: ignore[attr-defined]
-
-
-def _utc(at: datetime) -> datetime:
-    # SQLite hands back naive datetimes; they were written in UTC.
-    return at if at.tzinfo else at.replace(tzinfo=UTC)

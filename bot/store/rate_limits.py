@@ -66,15 +66,8 @@ class RateStore:
         async with self._sessions() as session:
             await session.begin()
             await lock(session)
-            slot = RequestSlot(
-                user_id=user_id,
-                started_at=now,
-                expires_at=now + timedelta(seconds=seconds),
-                done=False,
-                waiting=True,  # in line behind whoever waits already; `settle` decides
-                owner=owner,
-                seen_at=now,
-            )
+            # In line behind whoever waits already; `settle` decides.
+            slot = _waiting_row(None, Waiting(user_id, now), owner, now, seconds)
             session.add(slot)
             await session.flush()
             over = await _over(session, slot.id, user_id, limits, now)
@@ -137,7 +130,7 @@ class RateStore:
 
 
 def _waiting_row(
-    slot_id: int, waiting: Waiting, owner: str, now: datetime, seconds: float
+    slot_id: int | None, waiting: Waiting, owner: str, now: datetime, seconds: float
 ) -> RequestSlot:
     return RequestSlot(
         id=slot_id,
